@@ -1,0 +1,163 @@
+//! Elementwise kernels and column reductions, parallel over blocks of rows.
+
+use rayon::prelude::*;
+
+use crate::{Accum, Matrix, Par};
+
+/// Below this many elements an elementwise kernel runs on one thread whatever `par` says.
+///
+/// Chosen with `cargo bench --bench elementwise`: a rayon split costs a few microseconds, which
+/// a 2-core machine earns back only from about 64K `f32` operations on.
+pub const ELEMENTWISE_PARALLEL_THRESHOLD: usize = 64 * 1024;
+
+/// Runs `f(first_row, block)` over contiguous blocks of whole rows of `data` (`cols` values a
+/// row), one block per thread when `par` allows it. Each element is visited once, by one thread,
+/// so results do not depend on the thread count.
+pub(crate) fn for_row_blocks<F>(par: Par, data: &mut [f32], cols: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    let rows = data.len().checked_div(cols).unwrap_or(0);
+    let par = par.above(data.len(), ELEMENTWISE_PARALLEL_THRESHOLD);
+    match par {
+        Par::Threads(t) if rows > 1 => {
+            let rows_per_block = rows.div_ceil(t.get());
+            data.par_chunks_mut(rows_per_block * cols)
+                .enumerate()
+                .for_each(|(i, block)| f(i * rows_per_block, block));
+        }
+        _ => f(0, data),
+    }
+}
+
+#[track_caller]
+fn assert_same_shape(kernel: &str, dst: &Matrix, src: &Matrix) {
+    assert!(
+        dst.shape() == src.shape(),
+        "{kernel}: dst is {:?} but src is {:?}",
+        dst.shape(),
+        src.shape()
+    );
+}
+
+/// `dst[i, j] = f(src[i, j])`.
+///
+/// # Shapes
+/// `src`, `dst`: `[rows, cols]`
+///
+/// # Panics
+/// If the shapes differ.
+#[track_caller]
+pub fn map(dst: &mut Matrix, src: &Matrix, par: Par, f: impl Fn(f32) -> f32 + Sync) {
+    assert_same_shape("map", dst, src);
+    let cols = src.cols();
+    let src = src.as_slice();
+    for_row_blocks(par, dst.as_mut_slice(), cols, |first_row, block| {
+        let src = &src[first_row * cols..first_row * cols + block.len()];
+        for (d, &s) in block.iter_mut().zip(src) {
+            *d = f(s);
+        }
+    });
+}
+
+/// `x = f(x)` for every element of `dst`.
+pub fn map_inplace(dst: &mut Matrix, par: Par, f: impl Fn(f32) -> f32 + Sync) {
+    let cols = dst.cols();
+    for_row_blocks(par, dst.as_mut_slice(), cols, |_, block| {
+        for d in block.iter_mut() {
+            *d = f(*d);
+        }
+    });
+}
+
+/// `dst[i, j] = f(a[i, j], b[i, j])`.
+///
+/// # Shapes
+/// `a`, `b`, `dst`: `[rows, cols]`
+///
+/// # Panics
+/// If the shapes differ.
+#[track_caller]
+pub fn zip_map(dst: &mut Matrix, a: &Matrix, b: &Matrix, par: Par, f: impl Fn(f32, f32) -> f32 + Sync) {
+    assert_same_shape("zip_map", dst, a);
+    assert_same_shape("zip_map", dst, b);
+    let cols = a.cols();
+    let (a, b) = (a.as_slice(), b.as_slice());
+    for_row_blocks(par, dst.as_mut_slice(), cols, |first_row, block| {
+        let range = first_row * cols..first_row * cols + block.len();
+        for ((d, &x), &y) in block.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
+            *d = f(x, y);
+        }
+    });
+}
+
+/// `dst[i, j] += row[j]` for every row `i`: adds a bias to every sample.
+///
+/// # Shapes
+/// `dst`: `[rows, cols]`, `row`: `[cols]`
+///
+/// # Panics
+/// If `row.len() != dst.cols()`.
+#[track_caller]
+pub fn add_row_vector(dst: &mut Matrix, row: &[f32], par: Par) {
+    assert!(
+        row.len() == dst.cols(),
+        "add_row_vector: dst is {:?} but the row has {} values",
+        dst.shape(),
+        row.len()
+    );
+    let cols = dst.cols();
+    for_row_blocks(par, dst.as_mut_slice(), cols, |_, block| {
+        for dst_row in block.chunks_exact_mut(cols) {
+            for (d, &b) in dst_row.iter_mut().zip(row) {
+                *d += b;
+            }
+        }
+    });
+}
+
+/// `dst[j] = Σ_i src[i, j]` (or `dst[j] += …`): the bias gradient is the column sum of the
+/// output gradient.
+///
+/// Rows are added in order, so the result does not depend on the thread count.
+///
+/// # Shapes
+/// `src`: `[rows, cols]`, `dst`: `[cols]`
+///
+/// # Panics
+/// If `dst.len() != src.cols()`.
+#[track_caller]
+pub fn column_sums(dst: &mut [f32], accum: Accum, src: &Matrix) {
+    assert!(
+        dst.len() == src.cols(),
+        "column_sums: src is {:?} but dst has {} values",
+        src.shape(),
+        dst.len()
+    );
+    if accum == Accum::Replace {
+        dst.fill(0.0);
+    }
+    for row in src.row_iter() {
+        for (d, &s) in dst.iter_mut().zip(row) {
+            *d += s;
+        }
+    }
+}
+
+/// `dst += alpha · src`, elementwise over equally long slices (an SGD step is
+/// `axpy(weights, -learning_rate, gradient)`).
+///
+/// # Panics
+/// If the lengths differ.
+#[track_caller]
+pub fn axpy(dst: &mut [f32], alpha: f32, src: &[f32]) {
+    assert!(
+        dst.len() == src.len(),
+        "axpy: dst has {} values but src has {}",
+        dst.len(),
+        src.len()
+    );
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += alpha * s;
+    }
+}

@@ -1,0 +1,46 @@
+//! # percept-linalg
+//!
+//! The numeric floor of percept: [`Matrix`], a row-major `f32` matrix with one row per sample,
+//! and the kernels the layers are built from. Products go through faer's
+//! [`matmul`](faer::linalg::matmul::matmul), with either operand transposed in place;
+//! elementwise work and row reductions are plain loops, split over blocks of rows with rayon
+//! when a matrix is large enough for a second thread to pay. Every kernel writes into a
+//! destination the caller owns (`dst` first), says whether it replaces or adds ([`Accum`]),
+//! and takes its parallelism as an argument ([`Par`]); [`set_num_threads`] sets what layers
+//! pass as [`Par::current`].
+//!
+//! faer and rayon appear in no public signature, so a faer upgrade touches this crate only.
+//!
+//! ```
+//! use percept_linalg::{Accum, Matrix, Par, add_row_vector, matmul, softmax_rows};
+//!
+//! // A linear layer and softmax by hand: output = softmax(input · weightᵀ + bias).
+//! let input = Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]]); // [batch 2, in 2]
+//! let weight = Matrix::from_rows(&[[0.5, -0.5], [1.0, 1.0], [0.0, 2.0]]); // [out 3, in 2]
+//! let bias = [0.1, 0.2, 0.3];
+//! let mut logits = Matrix::zeros(2, 3);
+//! matmul(&mut logits, Accum::Replace, &input, weight.t(), 1.0, Par::Seq);
+//! add_row_vector(&mut logits, &bias, Par::Seq);
+//! assert_eq!(logits.row(0), &[-0.4, 3.2, 4.3]);
+//!
+//! let mut probabilities = Matrix::zeros(2, 3);
+//! softmax_rows(&mut probabilities, &logits, Par::Seq);
+//! let total: f32 = probabilities.row(1).iter().sum();
+//! assert!((total - 1.0).abs() < 1e-6);
+//! ```
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+mod elementwise;
+mod matmul;
+mod matrix;
+mod par;
+mod rows;
+
+pub use elementwise::{
+    ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, map, map_inplace, zip_map,
+};
+pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul};
+pub use matrix::{Matrix, MatrixRef};
+pub use par::{Par, ThreadsError, num_threads, set_num_threads};
+pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};

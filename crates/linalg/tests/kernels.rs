@@ -1,0 +1,213 @@
+//! Every kernel against a naive loop, at awkward sizes, sequential and parallel (faer's
+//! matmul tests do the same).
+
+use percept_linalg::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const SIZES: &[usize] = &[1, 15, 16, 17, 63, 64, 65, 127, 128, 129];
+
+fn random(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix {
+    Matrix::from_fn(rows, cols, |_, _| rng.random_range(-1.0f32..1.0))
+}
+
+fn pars() -> [Par; 3] {
+    [Par::Seq, Par::with_threads(2), Par::with_threads(3)]
+}
+
+fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs() / w.abs().max(1.0);
+        assert!(err <= tol, "{what}: element {i}: got {g}, want {w} (error {err:e})");
+    }
+}
+
+fn naive_matmul(lhs: MatrixRef<'_>, rhs: MatrixRef<'_>) -> Vec<f64> {
+    let (m, k, n) = (lhs.rows(), lhs.cols(), rhs.cols());
+    let mut out = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k).map(|p| lhs.get(i, p) as f64 * rhs.get(p, j) as f64).sum();
+        }
+    }
+    out
+}
+
+#[test]
+fn matmul_matches_naive_for_every_transpose_and_accum() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    // m, k, n drawn from the awkward sizes; a few triples per m keep the test quick.
+    for (i, &m) in SIZES.iter().enumerate() {
+        for &k in &[SIZES[(i + 3) % SIZES.len()], 1, 129] {
+            let n = SIZES[(i * 7 + k) % SIZES.len()];
+            for (lt, rt) in [(false, false), (true, false), (false, true), (true, true)] {
+                let lhs_store = if lt { random(k, m, &mut rng) } else { random(m, k, &mut rng) };
+                let rhs_store = if rt { random(n, k, &mut rng) } else { random(k, n, &mut rng) };
+                let lhs = if lt { lhs_store.t() } else { lhs_store.view() };
+                let rhs = if rt { rhs_store.t() } else { rhs_store.view() };
+                let product = naive_matmul(lhs, rhs);
+                let start = random(m, n, &mut rng);
+                for par in pars() {
+                    let mut dst = Matrix::filled(m, n, f32::NAN); // Replace must not read dst
+                    matmul(&mut dst, Accum::Replace, lhs, rhs, 0.5, par);
+                    let want: Vec<f64> = product.iter().map(|v| 0.5 * v).collect();
+                    let what = format!("replace m={m} k={k} n={n} lt={lt} rt={rt} {par:?}");
+                    assert_close(dst.as_slice(), &want, 1e-5, &what);
+
+                    let mut dst = start.clone();
+                    matmul(&mut dst, Accum::Add, lhs, rhs, -2.0, par);
+                    let want: Vec<f64> =
+                        product.iter().zip(start.as_slice()).map(|(p, &s)| s as f64 - 2.0 * p).collect();
+                    assert_close(dst.as_slice(), &want, 1e-5, &format!("add {what}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn large_matmul_is_bit_identical_across_thread_counts() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    // The shapes of a 784-128 layer at batch 256: forward, weight gradient, input gradient.
+    let input = random(256, 784, &mut rng);
+    let weight = random(128, 784, &mut rng);
+    let grad = random(256, 128, &mut rng);
+    let run = |par| {
+        let mut out = Matrix::zeros(256, 128);
+        matmul(&mut out, Accum::Replace, &input, weight.t(), 1.0, par);
+        let mut weight_grad = Matrix::zeros(128, 784);
+        matmul(&mut weight_grad, Accum::Replace, grad.t(), &input, 1.0, par);
+        let mut input_grad = Matrix::zeros(256, 784);
+        matmul(&mut input_grad, Accum::Replace, &grad, &weight, 1.0, par);
+        (out, weight_grad, input_grad)
+    };
+    assert_eq!(run(Par::Seq), run(Par::with_threads(2)));
+}
+
+#[test]
+#[should_panic(expected = "lhs [2, 3] · rhs [4, 5] into dst [2, 5]")]
+fn matmul_names_all_shapes_when_they_do_not_chain() {
+    let mut dst = Matrix::zeros(2, 5);
+    matmul(&mut dst, Accum::Replace, &Matrix::zeros(2, 3), &Matrix::zeros(4, 5), 1.0, Par::Seq);
+}
+
+#[test]
+fn elementwise_kernels_match_naive() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    // 600 × 129 crosses ELEMENTWISE_PARALLEL_THRESHOLD, so the parallel path really runs.
+    for &(rows, cols) in &[(1, 1), (17, 15), (65, 63), (129, 127), (600, 129)] {
+        let a = random(rows, cols, &mut rng);
+        let b = random(rows, cols, &mut rng);
+        let bias: Vec<f32> = (0..cols).map(|j| j as f32 * 0.25 - 1.0).collect();
+        for par in pars() {
+            let mut dst = Matrix::zeros(rows, cols);
+            map(&mut dst, &a, par, |x| x.max(0.0));
+            let want: Vec<f64> = a.as_slice().iter().map(|&x| x.max(0.0) as f64).collect();
+            assert_close(dst.as_slice(), &want, 0.0, "map");
+
+            map_inplace(&mut dst, par, |x| 2.0 * x + 1.0);
+            let want: Vec<f64> = want.iter().map(|&x| 2.0 * x + 1.0).collect();
+            assert_close(dst.as_slice(), &want, 0.0, "map_inplace");
+
+            zip_map(&mut dst, &a, &b, par, |x, y| x * y - y);
+            let want: Vec<f64> =
+                a.as_slice().iter().zip(b.as_slice()).map(|(&x, &y)| (x * y - y) as f64).collect();
+            assert_close(dst.as_slice(), &want, 0.0, "zip_map");
+
+            let mut dst = a.clone();
+            add_row_vector(&mut dst, &bias, par);
+            let want: Vec<f64> =
+                (0..rows * cols).map(|i| (a.as_slice()[i] + bias[i % cols]) as f64).collect();
+            assert_close(dst.as_slice(), &want, 0.0, "add_row_vector");
+        }
+        let mut sums = vec![1.0; cols];
+        column_sums(&mut sums, Accum::Add, &a);
+        let want: Vec<f64> =
+            (0..cols).map(|j| 1.0 + (0..rows).map(|i| a.get(i, j) as f64).sum::<f64>()).collect();
+        assert_close(&sums, &want, 1e-5, "column_sums add");
+        column_sums(&mut sums, Accum::Replace, &a);
+        let want: Vec<f64> = want.iter().map(|w| w - 1.0).collect();
+        assert_close(&sums, &want, 1e-4, "column_sums replace");
+
+        let mut dst = a.as_slice().to_vec();
+        axpy(&mut dst, -0.5, b.as_slice());
+        let want: Vec<f64> =
+            a.as_slice().iter().zip(b.as_slice()).map(|(&x, &y)| (x - 0.5 * y) as f64).collect();
+        assert_close(&dst, &want, 1e-7, "axpy");
+    }
+}
+
+#[test]
+fn row_kernels_match_naive() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for &(rows, cols) in &[(1, 1), (16, 10), (64, 17), (129, 65), (1100, 64)] {
+        let mut a = random(rows, cols, &mut rng);
+        map_inplace(&mut a, Par::Seq, |x| 30.0 * x); // large logits test the max subtraction
+        let mut want_max = vec![0.0f64; rows];
+        let mut want_arg = vec![0usize; rows];
+        let mut want_soft = vec![0.0f64; rows * cols];
+        let mut want_log = vec![0.0f64; rows * cols];
+        for i in 0..rows {
+            let row: Vec<f64> = a.row(i).iter().map(|&v| v as f64).collect();
+            let (arg, max) = row.iter().enumerate().fold((0, f64::NEG_INFINITY), |(bi, bv), (j, &v)| {
+                if v > bv { (j, v) } else { (bi, bv) }
+            });
+            want_max[i] = max;
+            want_arg[i] = arg;
+            let total: f64 = row.iter().map(|v| (v - max).exp()).sum();
+            for j in 0..cols {
+                want_soft[i * cols + j] = (row[j] - max).exp() / total;
+                want_log[i * cols + j] = row[j] - max - total.ln();
+            }
+        }
+        let mut max = vec![0.0; rows];
+        max_rows(&a, &mut max);
+        assert_close(&max, &want_max, 0.0, "max_rows");
+        let mut arg = vec![0; rows];
+        argmax_rows(&a, &mut arg);
+        assert_eq!(arg, want_arg, "argmax_rows");
+        for par in pars() {
+            let mut dst = Matrix::zeros(rows, cols);
+            softmax_rows(&mut dst, &a, par);
+            assert_close(dst.as_slice(), &want_soft, 1e-5, "softmax_rows");
+            log_softmax_rows(&mut dst, &a, par);
+            assert_close(dst.as_slice(), &want_log, 1e-5, "log_softmax_rows");
+        }
+    }
+}
+
+#[test]
+fn argmax_takes_the_first_of_ties() {
+    assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+    assert_eq!(argmax(&[5.0]), 0);
+}
+
+#[test]
+fn thread_count_can_be_lowered_and_zero_is_refused() {
+    // Size the pool to 2 first, whichever test runs first, so the parallel paths stay parallel.
+    let _ = set_num_threads(2);
+    assert_eq!(set_num_threads(0), Err(ThreadsError::Zero));
+    set_num_threads(1).expect("one thread always fits");
+    assert_eq!(num_threads(), 1);
+    assert_eq!(Par::current(), Par::Seq);
+    let _ = set_num_threads(2);
+}
+
+#[test]
+fn matrix_resize_reuses_and_reshapes() {
+    let mut m = Matrix::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    assert_eq!(m.shape(), [2, 3]);
+    assert_eq!(m.t().shape(), [3, 2]);
+    assert_eq!(m.t().get(2, 1), 6.0);
+    assert_eq!(m.max_abs(), 6.0);
+    m.resize(1, 3);
+    assert_eq!(m.as_slice(), &[1.0, 2.0, 3.0]);
+    m.resize(3, 2);
+    assert_eq!(m.len(), 6);
+    assert!(format!("{m}").starts_with("Matrix [3, 2]"));
+}

@@ -1,0 +1,93 @@
+//! The [`Layer`] trait: forward, backward and parameters, as in the lesson.
+
+use percept_linalg::Matrix;
+
+/// Whether a forward pass is for training or for evaluation. Passed explicitly to every
+/// forward pass, so there is no train/eval switch to forget (layers such as dropout use it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: layers may be stochastic and may update running statistics.
+    Train,
+    /// Evaluation and inference: deterministic.
+    Eval,
+}
+
+/// One parameter tensor of a layer, with the gradient the last backward pass left in it.
+pub struct Param<'a> {
+    /// Name within the layer (`"weight"`, `"bias"`).
+    pub name: &'static str,
+    /// The values, for the optimizer to update.
+    pub value: &'a mut Matrix,
+    /// `∂loss/∂value`, as computed by the last [`Layer::backward`].
+    pub grad: &'a Matrix,
+}
+
+/// A building block of a network: a differentiable function of its input with optional
+/// parameters, as in the lesson (`forward`, `backward`; the update lives in an optimizer).
+///
+/// Buffers are passed in by the caller (a [`crate::Sequential`] owns them and reuses them
+/// across steps), so a layer allocates nothing per step. The input and output of the forward
+/// pass are handed back to `backward`, so layers need not cache copies of them.
+///
+/// Unlike PyTorch, `backward` *overwrites* parameter gradients instead of adding to them:
+/// there is no `zero_grad` to forget.
+pub trait Layer: Send {
+    /// The type name, e.g. `"Linear"`.
+    fn name(&self) -> &'static str;
+
+    /// A one-line description with sizes, e.g. `"Linear(784 → 128)"`.
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// The number of input features this layer requires, or `None` if it takes any width
+    /// (elementwise activations).
+    fn in_features(&self) -> Option<usize> {
+        None
+    }
+
+    /// The number of output features for `in_features` input features.
+    fn out_features(&self, in_features: usize) -> usize {
+        in_features
+    }
+
+    /// Computes the output for a batch, resizing `output` to `[batch, out_features]`.
+    ///
+    /// # Panics
+    /// If `input` has the wrong number of columns (a [`crate::Sequential`] checks this and
+    /// returns an error instead).
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode);
+
+    /// Given `output_grad = ∂loss/∂output`, fills every parameter gradient and, when
+    /// `input_grad` is given, writes `∂loss/∂input` into it (resized to the input's shape).
+    /// `input` and `output` are those of the last forward pass.
+    fn backward(
+        &mut self,
+        input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    );
+
+    /// Calls `visitor` on each parameter with its gradient, always in the same order.
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
+        let _ = visitor;
+    }
+
+    /// The number of trainable scalars.
+    fn num_parameters(&self) -> usize {
+        0
+    }
+}
+
+/// Anything with parameters an optimizer can update: a layer or a whole model.
+pub trait Parameters {
+    /// Calls `visitor` on each parameter with its gradient, always in the same order.
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>));
+}
+
+impl<L: Layer + ?Sized> Parameters for L {
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
+        Layer::visit_parameters(self, visitor);
+    }
+}

@@ -1,0 +1,23 @@
+//! Shared plumbing for elementwise activations, so each activation file holds only its math.
+
+use percept_linalg::{Matrix, Par, map, zip_map};
+
+/// `output = f(input)`, elementwise, resizing `output`.
+pub(crate) fn forward_elementwise(input: &Matrix, output: &mut Matrix, f: impl Fn(f32) -> f32 + Sync) {
+    output.resize(input.rows(), input.cols());
+    map(output, input, Par::current(), f);
+}
+
+/// `input_grad = output_grad ⊙ g(output)`, for activations whose derivative is a function `g`
+/// of their output (ReLU, Tanh, Sigmoid): the backward pass then needs no saved input.
+pub(crate) fn backward_from_output(
+    output: &Matrix,
+    output_grad: &Matrix,
+    input_grad: Option<&mut Matrix>,
+    derivative: impl Fn(f32) -> f32 + Sync,
+) {
+    if let Some(input_grad) = input_grad {
+        input_grad.resize(output.rows(), output.cols());
+        zip_map(input_grad, output_grad, output, Par::current(), |grad, y| grad * derivative(y));
+    }
+}

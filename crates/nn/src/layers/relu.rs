@@ -1,0 +1,33 @@
+//! `ReLU`.
+
+use percept_linalg::Matrix;
+
+use super::activation::{backward_from_output, forward_elementwise};
+use crate::{Layer, Mode};
+
+/// Rectified linear unit: `y = max(0, x)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReLU;
+
+impl Layer for ReLU {
+    fn name(&self) -> &'static str {
+        "ReLU"
+    }
+
+    /// # Shapes
+    /// `input`, `output`: `[batch, features]`
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
+        forward_elementwise(input, output, |x| x.max(0.0));
+    }
+
+    /// `∂L/∂x = ∂L/∂y · [y > 0]` (the derivative at 0 is taken as 0, as PyTorch does).
+    fn backward(
+        &mut self,
+        _input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
+        backward_from_output(output, output_grad, input_grad, |y| if y > 0.0 { 1.0 } else { 0.0 });
+    }
+}

@@ -1,0 +1,33 @@
+//! `Sigmoid`.
+
+use percept_linalg::Matrix;
+
+use super::activation::{backward_from_output, forward_elementwise};
+use crate::{Layer, Mode};
+
+/// Logistic sigmoid: `y = 1 / (1 + e^(−x))`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sigmoid;
+
+impl Layer for Sigmoid {
+    fn name(&self) -> &'static str {
+        "Sigmoid"
+    }
+
+    /// # Shapes
+    /// `input`, `output`: `[batch, features]`
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
+        forward_elementwise(input, output, |x| 1.0 / (1.0 + (-x).exp()));
+    }
+
+    /// `∂L/∂x = ∂L/∂y · y (1 − y)`.
+    fn backward(
+        &mut self,
+        _input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
+        backward_from_output(output, output_grad, input_grad, |y| y * (1.0 - y));
+    }
+}

@@ -1,0 +1,33 @@
+//! `Tanh`.
+
+use percept_linalg::Matrix;
+
+use super::activation::{backward_from_output, forward_elementwise};
+use crate::{Layer, Mode};
+
+/// Hyperbolic tangent: `y = tanh x` (the lesson's `Tanh`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tanh;
+
+impl Layer for Tanh {
+    fn name(&self) -> &'static str {
+        "Tanh"
+    }
+
+    /// # Shapes
+    /// `input`, `output`: `[batch, features]`
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
+        forward_elementwise(input, output, |x| x.tanh());
+    }
+
+    /// `∂L/∂x = ∂L/∂y · (1 − y²)`.
+    fn backward(
+        &mut self,
+        _input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
+        backward_from_output(output, output_grad, input_grad, |y| 1.0 - y * y);
+    }
+}

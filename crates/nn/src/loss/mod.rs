@@ -1,0 +1,127 @@
+//! Losses: a scalar to minimise, and its gradient with respect to the prediction.
+
+mod cross_entropy;
+mod mae;
+mod mse;
+mod softmax_cross_entropy;
+
+pub use cross_entropy::CrossEntropy;
+pub use mae::Mae;
+pub use mse::Mse;
+pub use softmax_cross_entropy::SoftmaxCrossEntropy;
+
+use percept_linalg::Matrix;
+
+use crate::NnError;
+
+/// What a prediction is compared with.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// One class index per sample (classification).
+    Classes(&'a [usize]),
+    /// One row of values per sample (regression), shaped like the prediction.
+    Values(&'a Matrix),
+}
+
+impl Targets<'_> {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(classes) => classes.len(),
+            Targets::Values(values) => values.rows(),
+        }
+    }
+
+    /// True when there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A loss function. `forward` returns the mean over the batch; `backward` writes
+/// `∂loss/∂prediction` (including that `1/batch`, as the lesson's loss does).
+pub trait Loss: Send {
+    /// The loss's name, e.g. `"CrossEntropy"`.
+    fn name(&self) -> &'static str;
+
+    /// The loss of `prediction` (`[batch, outputs]`) against `targets`, averaged over the batch.
+    ///
+    /// # Errors
+    /// [`NnError`] when the targets do not fit the prediction.
+    fn forward(&mut self, prediction: &Matrix, targets: Targets<'_>) -> Result<f32, NnError>;
+
+    /// Writes `∂loss/∂prediction` into `prediction_grad` (resized to the prediction's shape).
+    ///
+    /// # Errors
+    /// [`NnError`] when the targets do not fit the prediction.
+    fn backward(
+        &mut self,
+        prediction: &Matrix,
+        targets: Targets<'_>,
+        prediction_grad: &mut Matrix,
+    ) -> Result<(), NnError>;
+}
+
+/// Checks that `targets` are class labels, one per row of `prediction`, each a valid column.
+pub(crate) fn class_targets<'a>(
+    loss: &'static str,
+    prediction: &Matrix,
+    targets: Targets<'a>,
+) -> Result<&'a [usize], NnError> {
+    let Targets::Classes(classes) = targets else {
+        return Err(NnError::TargetKind {
+            loss,
+            needs: "class labels",
+        });
+    };
+    if classes.len() != prediction.rows() {
+        return Err(NnError::TargetShape {
+            loss,
+            prediction: prediction.shape(),
+            targets: [classes.len(), 1],
+        });
+    }
+    if let Some((sample, &class)) = classes.iter().enumerate().find(|&(_, &c)| c >= prediction.cols()) {
+        return Err(NnError::ClassOutOfRange {
+            loss,
+            sample,
+            class,
+            classes: prediction.cols(),
+        });
+    }
+    Ok(classes)
+}
+
+/// Calls `f(prediction, target)` for every element, where class labels count as one-hot rows
+/// (so `Mse` on classes is the squared error against one-hot vectors, as in LeCun's MNIST
+/// table). Checks the shapes first.
+pub(crate) fn for_each_pair(
+    loss: &'static str,
+    prediction: &Matrix,
+    targets: Targets<'_>,
+    mut f: impl FnMut(usize, f32, f32),
+) -> Result<(), NnError> {
+    match targets {
+        Targets::Values(values) => {
+            if values.shape() != prediction.shape() {
+                return Err(NnError::TargetShape {
+                    loss,
+                    prediction: prediction.shape(),
+                    targets: values.shape(),
+                });
+            }
+            for (i, (&p, &t)) in prediction.as_slice().iter().zip(values.as_slice()).enumerate() {
+                f(i, p, t);
+            }
+        }
+        Targets::Classes(_) => {
+            let classes = class_targets(loss, prediction, targets)?;
+            let cols = prediction.cols();
+            for (i, &p) in prediction.as_slice().iter().enumerate() {
+                let target = if classes[i / cols] == i % cols { 1.0 } else { 0.0 };
+                f(i, p, target);
+            }
+        }
+    }
+    Ok(())
+}

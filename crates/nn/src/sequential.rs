@@ -1,0 +1,279 @@
+//! `Sequential`: layers applied in order (the lesson's `Net`).
+
+use std::fmt;
+
+use percept_linalg::Matrix;
+
+use crate::{Layer, Mode, NnError, Param, Parameters};
+
+/// Layers applied one after another: the lesson's `Net`, PyTorch's `nn.Sequential`.
+///
+/// It owns one output buffer and one gradient buffer per layer and reuses them on every step,
+/// so after the first batch a training step allocates nothing. Layer sizes are checked when a
+/// layer is added, and the input width on every forward pass.
+///
+/// ```
+/// use percept_nn::{Linear, Mode, ReLU, Sequential, seeded_rng};
+/// use percept_linalg::Matrix;
+/// let mut rng = seeded_rng(0);
+/// let mut model = Sequential::new();
+/// model.add(Linear::new(4, 8, &mut rng))?.add(ReLU)?.add(Linear::new(8, 3, &mut rng))?;
+/// let output = model.forward(&Matrix::zeros(2, 4), Mode::Eval)?;
+/// assert_eq!(output.shape(), [2, 3]);
+/// println!("{model}"); // a summary: layers, shapes, parameter counts
+///
+/// // Sizes that do not chain are refused, naming the layer and both sizes:
+/// let err = model.add(Linear::new(5, 2, &mut rng)).unwrap_err();
+/// assert_eq!(err.to_string(), "layer 3 (Linear) expects 5 input features, but layer 2 (Linear) gives 3");
+/// # Ok::<(), percept_nn::NnError>(())
+/// ```
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Layer>>,
+    /// Input width, fixed by the first layer that requires one.
+    in_features: Option<usize>,
+    /// `activations[0]` is the input of the last forward pass, `activations[i + 1]` the output
+    /// of layer `i`.
+    activations: Vec<Matrix>,
+    /// `grads[i]` is `∂loss/∂activations[i]`, for `i ≥ 1` (the model's input needs none).
+    grads: Vec<Matrix>,
+    has_forward: bool,
+}
+
+impl Sequential {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a layer.
+    ///
+    /// # Errors
+    /// [`NnError::LayerSizeMismatch`] if the layer's input size differs from what the
+    /// previous layers produce; the model is left unchanged.
+    pub fn add(&mut self, layer: impl Layer + 'static) -> Result<&mut Self, NnError> {
+        self.add_boxed(Box::new(layer))
+    }
+
+    /// Appends a boxed layer (see [`Sequential::add`]).
+    ///
+    /// # Errors
+    /// As [`Sequential::add`].
+    pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> Result<&mut Self, NnError> {
+        let index = self.layers.len();
+        if let (Some(expected), Some(got)) = (layer.in_features(), self.out_features()) {
+            if expected != got {
+                let last = index - 1;
+                return Err(NnError::LayerSizeMismatch {
+                    index,
+                    layer: layer.name().to_string(),
+                    expected,
+                    got,
+                    previous: format!("layer {last} ({})", self.layers[last].name()),
+                });
+            }
+        }
+        if self.in_features.is_none() && self.out_features().is_none() {
+            self.in_features = layer.in_features();
+        }
+        self.layers.push(layer);
+        self.activations.push(Matrix::default());
+        if self.activations.len() == 1 {
+            self.activations.push(Matrix::default());
+        }
+        self.grads.resize_with(self.activations.len(), Matrix::default);
+        self.has_forward = false;
+        Ok(self)
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The layers, mutably (to inspect or replace parameters).
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
+        &mut self.layers
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// True with no layer.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Input width, if some layer fixes it.
+    pub fn in_features(&self) -> Option<usize> {
+        self.in_features
+    }
+
+    /// Output width, if the input width is known.
+    pub fn out_features(&self) -> Option<usize> {
+        let mut width = self.in_features?;
+        for layer in &self.layers {
+            width = layer.out_features(width);
+        }
+        Some(width)
+    }
+
+    /// Total number of trainable scalars.
+    pub fn num_parameters(&self) -> usize {
+        self.layers.iter().map(|l| l.num_parameters()).sum()
+    }
+
+    /// Runs every layer in order on `input` (`[batch, in_features]`) and returns the output.
+    ///
+    /// The input is copied into the model's own buffer, so the caller may reuse it at once.
+    ///
+    /// # Errors
+    /// [`NnError::InputShape`] if `input` has the wrong number of columns.
+    pub fn forward(&mut self, input: &Matrix, mode: Mode) -> Result<&Matrix, NnError> {
+        self.check_input(input)?;
+        if self.activations.is_empty() {
+            self.activations.push(Matrix::default());
+        }
+        self.activations[0].copy_from(input);
+        Ok(self.run_forward(mode))
+    }
+
+    /// Like [`Sequential::forward`], but swaps `input` into the model instead of copying it:
+    /// afterwards `input` holds the buffer of the previous call (contents unspecified), ready
+    /// to be refilled. Lets a training loop hand batches over without a copy.
+    ///
+    /// # Errors
+    /// As [`Sequential::forward`].
+    pub fn forward_swap(&mut self, input: &mut Matrix, mode: Mode) -> Result<&Matrix, NnError> {
+        self.check_input(input)?;
+        if self.activations.is_empty() {
+            self.activations.push(Matrix::default());
+        }
+        std::mem::swap(&mut self.activations[0], input);
+        Ok(self.run_forward(mode))
+    }
+
+    fn check_input(&self, input: &Matrix) -> Result<(), NnError> {
+        if let Some(expected) = self.in_features {
+            if input.cols() != expected {
+                let index = self.layers.iter().position(|l| l.in_features().is_some()).unwrap_or(0);
+                return Err(NnError::InputShape {
+                    index,
+                    layer: self.layers[index].name().to_string(),
+                    expected,
+                    rows: input.rows(),
+                    cols: input.cols(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn run_forward(&mut self, mode: Mode) -> &Matrix {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (done, rest) = self.activations.split_at_mut(i + 1);
+            layer.forward(&done[i], &mut rest[0], mode);
+        }
+        self.has_forward = true;
+        self.activations.last().expect("activations holds at least the input")
+    }
+
+    /// The output of the last forward pass (empty before any).
+    pub fn output(&self) -> &Matrix {
+        self.activations.last().expect("activations holds at least the input")
+    }
+
+    /// Back-propagates `output_grad = ∂loss/∂output` through every layer in reverse order,
+    /// filling each layer's parameter gradients (overwriting the previous ones).
+    ///
+    /// The first layer's input gradient is not computed: nothing needs it.
+    ///
+    /// # Errors
+    /// [`NnError::BackwardBeforeForward`], or [`NnError::OutputGradShape`] if `output_grad`
+    /// does not match the last output.
+    pub fn backward(&mut self, output_grad: &Matrix) -> Result<(), NnError> {
+        if !self.has_forward {
+            return Err(NnError::BackwardBeforeForward);
+        }
+        let expected = self.output().shape();
+        if output_grad.shape() != expected {
+            return Err(NnError::OutputGradShape {
+                expected,
+                got: output_grad.shape(),
+            });
+        }
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter_mut().enumerate().rev() {
+            let (grads_in, grads_out) = self.grads.split_at_mut(i + 1);
+            let grad = if i == last { output_grad } else { &grads_out[0] };
+            let input_grad = if i == 0 { None } else { Some(&mut grads_in[i]) };
+            layer.backward(&self.activations[i], &self.activations[i + 1], grad, input_grad);
+        }
+        Ok(())
+    }
+
+    /// Like [`Sequential::backward`], but also computes `∂loss/∂input` and returns it.
+    ///
+    /// # Errors
+    /// As [`Sequential::backward`].
+    pub fn backward_with_input_grad(&mut self, output_grad: &Matrix) -> Result<&Matrix, NnError> {
+        self.backward(output_grad)?;
+        if self.layers.is_empty() {
+            self.grads[0].copy_from(output_grad);
+        } else {
+            let (grads_in, grads_out) = self.grads.split_at_mut(1);
+            let grad = if self.layers.len() == 1 { output_grad } else { &grads_out[0] };
+            self.layers[0].backward(&self.activations[0], &self.activations[1], grad, Some(&mut grads_in[0]));
+        }
+        Ok(&self.grads[0])
+    }
+}
+
+impl Parameters for Sequential {
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
+        for layer in &mut self.layers {
+            layer.visit_parameters(visitor);
+        }
+    }
+}
+
+/// A summary in the manner of Keras' `model.summary()`: each layer with its output shape and
+/// parameter count, then the total.
+impl fmt::Display for Sequential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let descriptions: Vec<String> = self.layers.iter().map(|l| l.describe()).collect();
+        let width = descriptions.iter().map(|d| d.chars().count()).max().unwrap_or(0).max(5);
+        writeln!(f, "Sequential")?;
+        let input = self.in_features.map_or("?".to_string(), |n| n.to_string());
+        writeln!(f, "  {:>3}  {:<width$}  {:>16}  {:>12}", "#", "layer", "output shape", "parameters")?;
+        writeln!(f, "  {:>3}  {:<width$}  {:>16}  {:>12}", "", "input", format!("[batch, {input}]"), "")?;
+        let mut features = self.in_features;
+        for (i, (layer, description)) in self.layers.iter().zip(&descriptions).enumerate() {
+            features = features.map(|n| layer.out_features(n));
+            let shape = features.map_or("[batch, ?]".to_string(), |n| format!("[batch, {n}]"));
+            let params = group_thousands(layer.num_parameters());
+            writeln!(f, "  {i:>3}  {description:<width$}  {shape:>16}  {params:>12}")?;
+        }
+        write!(f, "  total parameters: {}", group_thousands(self.num_parameters()))
+    }
+}
+
+impl fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

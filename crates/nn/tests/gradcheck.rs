@@ -1,0 +1,313 @@
+//! Every layer and loss against finite differences, and proof that the checker catches a
+//! wrong backward pass.
+
+use percept_linalg::Matrix;
+use percept_nn::gradcheck::{Options, check_layer, check_loss, check_model};
+use percept_nn::*;
+use rand::RngExt;
+
+/// A random `[rows, cols]` input whose entries stay at least 0.1 away from 0, so ReLU's kink
+/// is never inside a finite-difference step.
+fn input(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = seeded_rng(seed);
+    Matrix::from_fn(rows, cols, |_, _| {
+        let magnitude = rng.random_range(0.1f32..2.0);
+        if rng.random::<bool>() { magnitude } else { -magnitude }
+    })
+}
+
+fn probabilities(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let logits = input(rows, cols, seed);
+    let mut p = Matrix::zeros(rows, cols);
+    percept_linalg::softmax_rows(&mut p, &logits, percept_linalg::Par::Seq);
+    p
+}
+
+fn assert_passes(report: gradcheck::Report) {
+    assert!(report.passed(), "gradient check failed:\n{report}");
+    assert!(!report.comparisons.is_empty());
+}
+
+#[test]
+fn every_layer_passes_the_gradient_check() {
+    let mut rng = seeded_rng(7);
+    let options = Options::default();
+    let mut layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(Linear::new(5, 3, &mut rng)),
+        Box::new(Linear::lesson(5, 4, &mut rng)),
+        Box::new(ReLU),
+        Box::new(Tanh),
+        Box::new(Sigmoid),
+        Box::new(Softmax),
+    ];
+    for (i, layer) in layers.iter_mut().enumerate() {
+        let report = check_layer(layer.as_mut(), &input(4, 5, i as u64), &options);
+        assert_passes(report);
+    }
+}
+
+#[test]
+fn linear_check_covers_weight_and_bias() {
+    let mut layer = Linear::new(3, 2, &mut seeded_rng(1));
+    let report = check_layer(&mut layer, &input(6, 3, 2), &Options::default());
+    let names: Vec<&str> = report.comparisons.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["input", "Linear(3 → 2) weight", "Linear(3 → 2) bias"]);
+    assert_passes(report);
+}
+
+#[test]
+fn every_loss_passes_the_gradient_check() {
+    let options = Options::default();
+    let classes = [2, 0, 1, 2, 1];
+    let values = input(5, 3, 11);
+    // Mae's kink is at prediction == target; random values are far from it.
+    let cases: Vec<(Box<dyn Loss>, Matrix, Targets<'_>)> = vec![
+        (Box::new(CrossEntropy), probabilities(5, 3, 3), Targets::Classes(&classes)),
+        (Box::new(SoftmaxCrossEntropy), input(5, 3, 4), Targets::Classes(&classes)),
+        (Box::new(Mse), input(5, 3, 5), Targets::Values(&values)),
+        (Box::new(Mse), input(5, 3, 6), Targets::Classes(&classes)),
+        (Box::new(Mae), input(5, 3, 7), Targets::Values(&values)),
+    ];
+    for (mut loss, prediction, targets) in cases {
+        // -ln p curves sharply for small probabilities: a smaller step keeps truncation error
+        // (∝ ε²/p³) below the tolerance.
+        let options = if loss.name() == "CrossEntropy" { Options { epsilon: 1e-3, ..options } } else { options };
+        assert_passes(check_loss(loss.as_mut(), &prediction, targets, &options).expect("targets fit"));
+    }
+}
+
+#[test]
+fn whole_models_pass_the_gradient_check() {
+    let mut rng = seeded_rng(3);
+    let options = Options::default();
+    let classes = [0, 1, 1, 0];
+
+    // The lesson's network: Linear-Tanh-Linear-Softmax with CrossEntropy on probabilities.
+    let mut lesson = Sequential::new();
+    lesson
+        .add(Linear::lesson(2, 10, &mut rng))
+        .and_then(|m| m.add(Tanh))
+        .and_then(|m| m.add(Linear::lesson(10, 2, &mut rng)))
+        .and_then(|m| m.add(Softmax))
+        .expect("sizes chain");
+    let report = check_model(&mut lesson, &mut CrossEntropy, &input(4, 2, 8), Targets::Classes(&classes), &options);
+    assert_passes(report.expect("shapes fit"));
+
+    // Training's default: logits into the fused loss, with a sigmoid hidden layer.
+    let mut mlp = Sequential::new();
+    mlp.add(Linear::new(3, 6, &mut rng))
+        .and_then(|m| m.add(Sigmoid))
+        .and_then(|m| m.add(Linear::new(6, 2, &mut rng)))
+        .expect("sizes chain");
+    let report = check_model(&mut mlp, &mut SoftmaxCrossEntropy, &input(4, 3, 9), Targets::Classes(&classes), &options);
+    assert_passes(report.expect("shapes fit"));
+
+    // Regression with ReLU and squared error.
+    let mut regression = Sequential::new();
+    regression
+        .add(Linear::new(2, 5, &mut rng))
+        .and_then(|m| m.add(ReLU))
+        .and_then(|m| m.add(Linear::new(5, 1, &mut rng)))
+        .expect("sizes chain");
+    let targets = input(4, 1, 10);
+    let report = check_model(&mut regression, &mut Mse, &input(4, 2, 12), Targets::Values(&targets), &options);
+    assert_passes(report.expect("shapes fit"));
+}
+
+/// A layer whose backward pass is wrong on purpose: it wraps a real layer and scales the
+/// gradients it reports.
+struct Miscalibrated<L> {
+    inner: L,
+    input_scale: f32,
+    parameter_scale: f32,
+    scaled: Vec<Matrix>,
+}
+
+impl<L: Layer> Layer for Miscalibrated<L> {
+    fn name(&self) -> &'static str {
+        "Miscalibrated"
+    }
+    fn in_features(&self) -> Option<usize> {
+        self.inner.in_features()
+    }
+    fn out_features(&self, in_features: usize) -> usize {
+        self.inner.out_features(in_features)
+    }
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode) {
+        self.inner.forward(input, output, mode);
+    }
+    fn backward(&mut self, input: &Matrix, output: &Matrix, output_grad: &Matrix, input_grad: Option<&mut Matrix>) {
+        let has_input_grad = input_grad.is_some();
+        let mut local = Matrix::default();
+        self.inner.backward(input, output, output_grad, Some(&mut local));
+        if has_input_grad {
+            let input_grad = input_grad.expect("checked above");
+            input_grad.copy_from(&local);
+            input_grad.as_mut_slice().iter_mut().for_each(|g| *g *= self.input_scale);
+        }
+        self.scaled.clear();
+        let scale = self.parameter_scale;
+        let mut scaled = Vec::new();
+        self.inner.visit_parameters(&mut |p| {
+            let mut g = p.grad.clone();
+            g.as_mut_slice().iter_mut().for_each(|v| *v *= scale);
+            scaled.push(g);
+        });
+        self.scaled = scaled;
+    }
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
+        let scaled = &self.scaled;
+        let mut i = 0;
+        self.inner.visit_parameters(&mut |p| {
+            visitor(Param { name: p.name, value: p.value, grad: &scaled[i] });
+            i += 1;
+        });
+    }
+}
+
+#[test]
+fn the_checker_catches_a_scaled_input_gradient() {
+    let mut bad = Miscalibrated {
+        inner: Tanh,
+        input_scale: 1.1,
+        parameter_scale: 1.0,
+        scaled: Vec::new(),
+    };
+    let report = check_layer(&mut bad, &input(4, 5, 1), &Options::default());
+    assert!(!report.passed(), "a 10% error went unnoticed:\n{report}");
+    assert!(!report.comparisons[0].passed, "the input gradient should be the one flagged");
+}
+
+#[test]
+fn the_checker_catches_a_scaled_weight_gradient() {
+    let mut bad = Miscalibrated {
+        inner: Linear::new(4, 3, &mut seeded_rng(2)),
+        input_scale: 1.0,
+        parameter_scale: 0.9,
+        scaled: Vec::new(),
+    };
+    let report = check_layer(&mut bad, &input(4, 4, 2), &Options::default());
+    assert!(report.comparisons[0].passed, "the input gradient is right:\n{report}");
+    assert!(!report.comparisons[1].passed, "the weight gradient is 10% off:\n{report}");
+    assert!(!report.passed());
+}
+
+#[test]
+fn the_checker_catches_a_wrong_loss_gradient() {
+    /// Mse whose gradient forgot the factor 2.
+    struct HalfMse;
+    impl Loss for HalfMse {
+        fn name(&self) -> &'static str {
+            "HalfMse"
+        }
+        fn forward(&mut self, prediction: &Matrix, targets: Targets<'_>) -> Result<f32, NnError> {
+            Mse.forward(prediction, targets)
+        }
+        fn backward(&mut self, prediction: &Matrix, targets: Targets<'_>, grad: &mut Matrix) -> Result<(), NnError> {
+            Mse.backward(prediction, targets, grad)?;
+            grad.as_mut_slice().iter_mut().for_each(|g| *g *= 0.5);
+            Ok(())
+        }
+    }
+    let targets = input(3, 2, 4);
+    let report = check_loss(&mut HalfMse, &input(3, 2, 5), Targets::Values(&targets), &Options::default());
+    assert!(!report.expect("shapes fit").passed());
+}
+
+#[test]
+fn sequential_refuses_layers_that_do_not_chain() {
+    let mut rng = seeded_rng(0);
+    let mut model = Sequential::new();
+    model.add(Linear::new(784, 128, &mut rng)).and_then(|m| m.add(ReLU)).expect("chains");
+    let err = model.add(Linear::new(100, 10, &mut rng)).unwrap_err();
+    assert_eq!(
+        err,
+        NnError::LayerSizeMismatch {
+            index: 2,
+            layer: "Linear".into(),
+            expected: 100,
+            got: 128,
+            previous: "layer 1 (ReLU)".into(),
+        }
+    );
+    assert_eq!(err.to_string(), "layer 2 (Linear) expects 100 input features, but layer 1 (ReLU) gives 128");
+    assert_eq!(model.len(), 2, "the refused layer is not added");
+}
+
+#[test]
+fn sequential_reports_bad_inputs_and_gradients() {
+    let mut rng = seeded_rng(0);
+    let mut model = Sequential::new();
+    model.add(Tanh).and_then(|m| m.add(Linear::new(3, 2, &mut rng))).expect("chains");
+    assert_eq!(model.in_features(), Some(3));
+    assert_eq!(model.backward(&Matrix::zeros(1, 2)), Err(NnError::BackwardBeforeForward));
+    let err = model.forward(&Matrix::zeros(4, 5), Mode::Eval).unwrap_err();
+    assert_eq!(err.to_string(), "the input has shape [4, 5], but layer 1 (Linear) expects [batch, 3]");
+    model.forward(&Matrix::zeros(4, 3), Mode::Eval).expect("right shape");
+    let err = model.backward(&Matrix::zeros(4, 3)).unwrap_err();
+    assert_eq!(err, NnError::OutputGradShape { expected: [4, 2], got: [4, 3] });
+}
+
+#[test]
+fn losses_report_targets_that_do_not_fit() {
+    let prediction = Matrix::zeros(2, 3);
+    assert_eq!(
+        SoftmaxCrossEntropy.forward(&prediction, Targets::Classes(&[0, 3])),
+        Err(NnError::ClassOutOfRange { loss: "SoftmaxCrossEntropy", sample: 1, class: 3, classes: 3 })
+    );
+    assert_eq!(
+        CrossEntropy.forward(&prediction, Targets::Classes(&[0])),
+        Err(NnError::TargetShape { loss: "CrossEntropy", prediction: [2, 3], targets: [1, 1] })
+    );
+    assert_eq!(
+        Mse.forward(&prediction, Targets::Values(&Matrix::zeros(2, 2))),
+        Err(NnError::TargetShape { loss: "Mse", prediction: [2, 3], targets: [2, 2] })
+    );
+    assert_eq!(
+        SoftmaxCrossEntropy.forward(&prediction, Targets::Values(&prediction)),
+        Err(NnError::TargetKind { loss: "SoftmaxCrossEntropy", needs: "class labels" })
+    );
+}
+
+#[test]
+fn the_summary_shows_layers_shapes_and_parameter_counts() {
+    let mut rng = seeded_rng(0);
+    let mut model = Sequential::new();
+    model
+        .add(Linear::new(784, 128, &mut rng))
+        .and_then(|m| m.add(ReLU))
+        .and_then(|m| m.add(Linear::new(128, 10, &mut rng)))
+        .expect("chains");
+    let summary = model.to_string();
+    assert!(summary.contains("Linear(784 → 128)"), "{summary}");
+    assert!(summary.contains("[batch, 128]"), "{summary}");
+    assert!(summary.contains("100,480"), "{summary}");
+    assert!(summary.contains("1,290"), "{summary}");
+    assert!(summary.ends_with("total parameters: 101,770"), "{summary}");
+    assert_eq!(model.num_parameters(), 101_770);
+}
+
+#[test]
+fn initializers_have_the_documented_spread() {
+    let mut rng = seeded_rng(5);
+    let fan_in = 400;
+    let lesson = Linear::lesson(fan_in, 300, &mut rng);
+    let w = lesson.weight().as_slice();
+    let mean = w.iter().map(|&v| v as f64).sum::<f64>() / w.len() as f64;
+    let std = (w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+    let want = 1.0 / (fan_in as f64).sqrt();
+    assert!(mean.abs() < 0.002, "mean {mean}");
+    assert!((std / want - 1.0).abs() < 0.02, "std {std}, want {want}");
+    assert!(lesson.bias().as_slice().iter().all(|&b| b == 0.0));
+
+    let torch = Linear::new(fan_in, 300, &mut rng);
+    let bound = want as f32;
+    assert!(torch.weight().as_slice().iter().all(|v| v.abs() <= bound));
+    assert!(torch.weight().max_abs() > 0.99 * bound, "uniform should reach near its bound");
+    assert!(torch.bias().as_slice().iter().all(|v| v.abs() <= bound));
+
+    // Same seed, same weights.
+    let a = Linear::new(10, 10, &mut seeded_rng(9));
+    let b = Linear::new(10, 10, &mut seeded_rng(9));
+    assert_eq!(a.weight(), b.weight());
+}

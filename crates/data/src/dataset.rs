@@ -1,0 +1,242 @@
+//! The [`Dataset`] trait and the in-memory data sets.
+
+use percept_linalg::Matrix;
+
+/// The targets of a batch, gathered into reused buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Labels {
+    /// One class index per sample.
+    Classes(Vec<usize>),
+    /// One row of values per sample.
+    Values(Matrix),
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::Classes(Vec::new())
+    }
+}
+
+/// A collection of samples that can be gathered into batches by index.
+pub trait Dataset: Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// True with no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Features per sample (784 for MNIST).
+    fn num_features(&self) -> usize;
+
+    /// Number of classes for classification data, `None` for regression.
+    fn num_classes(&self) -> Option<usize>;
+
+    /// Writes the samples at `indices` into `inputs` (resized to `[indices.len(), features]`)
+    /// and their targets into `labels`, reusing both buffers' memory.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels);
+}
+
+/// Images stored as bytes, scaled to `[0, 1]` as they are gathered: MNIST's 47 MB of training
+/// pixels stay 47 MB instead of 188 MB of `f32`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageDataset {
+    pixels: Vec<u8>,
+    labels: Vec<u8>,
+    num_features: usize,
+    num_classes: usize,
+}
+
+impl ImageDataset {
+    /// `pixels` holds `labels.len()` images of `num_features` bytes each.
+    ///
+    /// # Panics
+    /// If the sizes disagree or a label is not below `num_classes` (loaders check both first
+    /// and return errors).
+    #[track_caller]
+    pub fn new(pixels: Vec<u8>, labels: Vec<u8>, num_features: usize, num_classes: usize) -> Self {
+        assert_eq!(pixels.len(), labels.len() * num_features, "ImageDataset: pixel count");
+        assert!(labels.iter().all(|&l| (l as usize) < num_classes), "ImageDataset: label range");
+        Self {
+            pixels,
+            labels,
+            num_features,
+            num_classes,
+        }
+    }
+
+    /// The raw pixels of sample `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        &self.pixels[index * self.num_features..(index + 1) * self.num_features]
+    }
+
+    /// All labels.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// Every sample as `f32` in `[0, 1]`, with its class labels (for evaluation in one batch).
+    pub fn to_matrix(&self) -> (Matrix, Vec<usize>) {
+        let indices: Vec<usize> = (0..self.len()).collect();
+        let mut inputs = Matrix::default();
+        let mut labels = Labels::default();
+        self.gather(&indices, &mut inputs, &mut labels);
+        let Labels::Classes(classes) = labels else {
+            unreachable!("ImageDataset gathers classes")
+        };
+        (inputs, classes)
+    }
+}
+
+impl Dataset for ImageDataset {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn num_features(&self) -> usize {
+        self.num_features
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        Some(self.num_classes)
+    }
+
+    fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels) {
+        inputs.resize(indices.len(), self.num_features);
+        // Multiplying by 1/255 rounds differently from dividing in a few pixels; divide, as
+        // PyTorch's ToTensor and the numpy reference do.
+        for (row, &i) in indices.iter().enumerate() {
+            for (dst, &p) in inputs.row_mut(row).iter_mut().zip(self.image(i)) {
+                *dst = p as f32 / 255.0;
+            }
+        }
+        let classes = class_buffer(labels);
+        classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
+    }
+}
+
+/// Turns `labels` into an empty class buffer, keeping its allocation when it is one already.
+fn class_buffer(labels: &mut Labels) -> &mut Vec<usize> {
+    if !matches!(labels, Labels::Classes(_)) {
+        *labels = Labels::Classes(Vec::new());
+    }
+    let Labels::Classes(classes) = labels else {
+        unreachable!("set just above")
+    };
+    classes.clear();
+    classes
+}
+
+/// Features in a `Matrix` with class labels or value targets, all in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InMemoryDataset {
+    features: Matrix,
+    labels: Labels,
+    num_classes: Option<usize>,
+}
+
+impl InMemoryDataset {
+    /// A classification set: one class per row of `features`.
+    ///
+    /// # Panics
+    /// If the counts differ or a class is not below `num_classes`.
+    #[track_caller]
+    pub fn classification(features: Matrix, classes: Vec<usize>, num_classes: usize) -> Self {
+        assert_eq!(features.rows(), classes.len(), "InMemoryDataset: one class per row");
+        assert!(classes.iter().all(|&c| c < num_classes), "InMemoryDataset: class range");
+        Self {
+            features,
+            labels: Labels::Classes(classes),
+            num_classes: Some(num_classes),
+        }
+    }
+
+    /// A regression set: one row of targets per row of `features`.
+    ///
+    /// # Panics
+    /// If the row counts differ.
+    #[track_caller]
+    pub fn regression(features: Matrix, targets: Matrix) -> Self {
+        assert_eq!(features.rows(), targets.rows(), "InMemoryDataset: one target row per row");
+        Self {
+            features,
+            labels: Labels::Values(targets),
+            num_classes: None,
+        }
+    }
+
+    /// The features, `[samples, features]`.
+    pub fn features(&self) -> &Matrix {
+        &self.features
+    }
+
+    /// The targets.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Splits into the first `round(fraction · len)` samples and the rest, in order (the
+    /// lesson's "first 80 train, last 20 test").
+    pub fn split(&self, fraction: f64) -> (Self, Self) {
+        let n = self.len();
+        let cut = ((fraction.clamp(0.0, 1.0) * n as f64).round() as usize).min(n);
+        let head: Vec<usize> = (0..cut).collect();
+        let tail: Vec<usize> = (cut..n).collect();
+        (self.subset(&head), self.subset(&tail))
+    }
+
+    /// The samples at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        let mut features = Matrix::default();
+        let mut labels = Labels::default();
+        self.gather(indices, &mut features, &mut labels);
+        Self {
+            features,
+            labels,
+            num_classes: self.num_classes,
+        }
+    }
+}
+
+impl Dataset for InMemoryDataset {
+    fn len(&self) -> usize {
+        self.features.rows()
+    }
+
+    fn num_features(&self) -> usize {
+        self.features.cols()
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.num_classes
+    }
+
+    fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels) {
+        inputs.resize(indices.len(), self.features.cols());
+        for (row, &i) in indices.iter().enumerate() {
+            inputs.row_mut(row).copy_from_slice(self.features.row(i));
+        }
+        match &self.labels {
+            Labels::Classes(all) => {
+                let classes = class_buffer(labels);
+                classes.extend(indices.iter().map(|&i| all[i]));
+            }
+            Labels::Values(all) => {
+                if !matches!(labels, Labels::Values(_)) {
+                    *labels = Labels::Values(Matrix::default());
+                }
+                let Labels::Values(values) = labels else {
+                    unreachable!("set just above")
+                };
+                values.resize(indices.len(), all.cols());
+                for (row, &i) in indices.iter().enumerate() {
+                    values.row_mut(row).copy_from_slice(all.row(i));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The errors of percept-data: files that are missing, truncated or not what they claim.
+
+use std::path::PathBuf;
+
+/// Why a data set could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The file does not exist (the message lists the names that were tried).
+    #[error("{path}: file not found{}", tried_names(.tried))]
+    Missing {
+        /// The path reported (the first name tried).
+        path: PathBuf,
+        /// Every file name tried, for files with alternative names.
+        tried: Vec<String>,
+    },
+    /// Reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A `.gz` file (or one starting with gzip's magic bytes) is not a valid gzip stream.
+    #[error("{path}: corrupt gzip data: {source}")]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        source: std::io::Error,
+    },
+    /// The file does not start with the expected IDX magic number.
+    #[error("{path}: not an IDX file of the expected kind: magic number {found:#010x}, expected {expected:#010x}")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// The first four bytes, big-endian.
+        found: u32,
+        /// The magic the reader wanted.
+        expected: u32,
+    },
+    /// The file ends before the data its header declares.
+    #[error("{path}: truncated: {expected} bytes expected (header or data), only {found} present")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes declared.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The file has more bytes than its header declares.
+    #[error("{path}: {extra} unexpected bytes after the {expected} bytes of data the header declares")]
+    TrailingData {
+        /// The file.
+        path: PathBuf,
+        /// Bytes declared.
+        expected: u64,
+        /// Bytes beyond them.
+        extra: u64,
+    },
+    /// Images and labels disagree in number.
+    #[error("{images} holds {image_count} images but {labels} holds {label_count} labels")]
+    CountMismatch {
+        /// The image file.
+        images: PathBuf,
+        /// Its count.
+        image_count: usize,
+        /// The label file.
+        labels: PathBuf,
+        /// Its count.
+        label_count: usize,
+    },
+    /// A label is not a valid class.
+    #[error("{path}: label {label} of sample {index} is outside the {classes} classes")]
+    LabelOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// Sample index.
+        index: usize,
+        /// The label found.
+        label: usize,
+        /// Number of classes.
+        classes: usize,
+    },
+}
+
+fn tried_names(tried: &[String]) -> String {
+    if tried.len() > 1 { format!(" (tried {})", tried.join(", ")) } else { String::new() }
+}

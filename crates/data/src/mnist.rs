@@ -1,0 +1,73 @@
+//! MNIST (and anything shipped in its four IDX files: Fashion-MNIST, KMNIST, EMNIST digits).
+
+use std::path::{Path, PathBuf};
+
+use crate::idx::read_idx_u8;
+use crate::{DataError, ImageDataset};
+
+/// The training and test sets of an MNIST-style directory.
+#[derive(Clone, Debug)]
+pub struct Mnist {
+    /// 60,000 training images for MNIST.
+    pub train: ImageDataset,
+    /// 10,000 test images for MNIST.
+    pub test: ImageDataset,
+}
+
+/// Digits 0 to 9.
+pub const MNIST_CLASSES: usize = 10;
+
+impl Mnist {
+    /// Loads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
+    /// and `t10k-labels-idx1-ubyte` from `dir`, each gzip'd (`.gz`) or raw, also under the
+    /// dotted names (`train-images.idx3-ubyte`) some mirrors use.
+    ///
+    /// # Errors
+    /// [`DataError`] naming the file that is missing, truncated, corrupt or inconsistent.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, DataError> {
+        let dir = dir.as_ref();
+        Ok(Self {
+            train: load_split(dir, "train")?,
+            test: load_split(dir, "t10k")?,
+        })
+    }
+}
+
+/// Finds `stem` (e.g. `train-images-idx3-ubyte`) in `dir` under its usual spellings.
+pub fn find_idx_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
+    let dotted = stem.replacen("-idx", ".idx", 1);
+    let names = [format!("{stem}.gz"), stem.to_string(), format!("{dotted}.gz"), dotted];
+    names
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or_else(|| DataError::Missing {
+            path: dir.join(&names[0]),
+            tried: names.to_vec(),
+        })
+}
+
+fn load_split(dir: &Path, prefix: &str) -> Result<ImageDataset, DataError> {
+    let images_path = find_idx_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+    let labels_path = find_idx_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+    let images = read_idx_u8(&images_path, 3)?;
+    let labels = read_idx_u8(&labels_path, 1)?;
+    let (count, features) = (images.dims[0], images.dims[1] * images.dims[2]);
+    if count != labels.dims[0] {
+        return Err(DataError::CountMismatch {
+            images: images_path,
+            image_count: count,
+            labels: labels_path,
+            label_count: labels.dims[0],
+        });
+    }
+    if let Some((index, &label)) = labels.data.iter().enumerate().find(|&(_, &l)| l as usize >= MNIST_CLASSES) {
+        return Err(DataError::LabelOutOfRange {
+            path: labels_path,
+            index,
+            label: label as usize,
+            classes: MNIST_CLASSES,
+        });
+    }
+    Ok(ImageDataset::new(images.data, labels.data, features, MNIST_CLASSES))
+}

@@ -1,1 +1,64 @@
-pub fn x(){}
+//! # percept
+//!
+//! A small, fast CPU neural-network framework that follows the classic "build your own
+//! framework" lesson: layers with `forward` and `backward` you can read, a `Sequential`
+//! container, losses, minibatch SGD with backpropagation, and MNIST as the lab.
+//!
+//! This crate is the facade: it re-exports the workspace's crates and a [`prelude`].
+//!
+//! | module | crate | what |
+//! | --- | --- | --- |
+//! | [`linalg`] | `percept-linalg` | `Matrix` and the kernels (faer matmul, rayon) |
+//! | [`nn`] | `percept-nn` | layers, `Sequential`, losses, initializers, gradient checking |
+//! | [`optim`] | `percept-optim` | `Optimizer` and its update rules |
+//! | [`data`] | `percept-data` | data sets, MNIST's IDX files, batching |
+//! | [`train`] | `percept-train` | the fit loop and evaluation |
+//!
+//! ```
+//! use percept::prelude::*;
+//!
+//! percept::set_threads(1)?;
+//! let (train, test) = make_classification(&Classification::default()).split(0.8);
+//! let mut rng = seeded_rng(0);
+//! let mut model = Sequential::new();
+//! model.add(Linear::new(2, 10, &mut rng))?.add(Tanh)?.add(Linear::new(10, 2, &mut rng))?;
+//! println!("{model}");
+//! let config = FitConfig { epochs: 30, batch_size: 4, verbose: false, ..Default::default() };
+//! let mut optimizer = Optimizer::new(Sgd::new(0.01));
+//! let history = Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, &train, Some(&test))?;
+//! assert!(history.last().unwrap().validation_accuracy.unwrap() > 0.5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub use percept_data as data;
+pub use percept_linalg as linalg;
+pub use percept_nn as nn;
+pub use percept_optim as optim;
+pub use percept_train as train;
+
+/// Sets how many threads percept uses (1 runs everything on the calling thread).
+///
+/// Call it once at start-up, before any training; it also sizes rayon's global pool.
+///
+/// # Errors
+/// [`linalg::ThreadsError`] for 0, or for more threads than an already started pool has.
+pub fn set_threads(threads: usize) -> Result<(), linalg::ThreadsError> {
+    linalg::set_num_threads(threads)
+}
+
+/// The types most programs need: `use percept::prelude::*;`.
+pub mod prelude {
+    pub use percept_data::{
+        BatchOrder, Classification, DataError, Dataset, ImageDataset, InMemoryDataset, Labels, Mnist,
+        make_classification,
+    };
+    pub use percept_linalg::{Matrix, Par};
+    pub use percept_nn::{
+        CrossEntropy, Init, Layer, Linear, Loss, Mae, Mode, Mse, NnError, Parameters, ReLU, Sequential,
+        Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, Targets, gradcheck, seeded_rng,
+    };
+    pub use percept_optim::{Optimizer, Sgd, UpdateRule};
+    pub use percept_train::{EpochRecord, Evaluation, FitConfig, History, TrainError, Trainer, evaluate};
+}

@@ -1,7 +1,7 @@
 //! Seeded minibatch order.
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 /// The order in which an epoch visits a data set, in batches: reshuffled every epoch from one
@@ -31,11 +31,7 @@ impl BatchOrder {
     #[track_caller]
     pub fn shuffled(len: usize, batch_size: usize, seed: u64) -> Self {
         assert!(batch_size > 0, "BatchOrder: batch_size must be at least 1");
-        Self {
-            order: (0..len).collect(),
-            batch_size,
-            rng: Some(ChaCha8Rng::seed_from_u64(seed)),
-        }
+        Self { order: (0..len).collect(), batch_size, rng: Some(ChaCha8Rng::seed_from_u64(seed)) }
     }
 
     /// Batches in the data set's own order every epoch (the lesson's `train_epoch`).
@@ -45,11 +41,7 @@ impl BatchOrder {
     #[track_caller]
     pub fn sequential(len: usize, batch_size: usize) -> Self {
         assert!(batch_size > 0, "BatchOrder: batch_size must be at least 1");
-        Self {
-            order: (0..len).collect(),
-            batch_size,
-            rng: None,
-        }
+        Self { order: (0..len).collect(), batch_size, rng: None }
     }
 
     /// The batches of the next epoch (the last one may be smaller).

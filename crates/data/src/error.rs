@@ -31,7 +31,9 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// The file does not start with the expected IDX magic number.
-    #[error("{path}: not an IDX file of the expected kind: magic number {found:#010x}, expected {expected:#010x}")]
+    #[error(
+        "{path}: not an IDX file of the expected kind: magic number {found:#010x}, expected {expected:#010x}"
+    )]
     BadMagic {
         /// The file.
         path: PathBuf,

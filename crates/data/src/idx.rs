@@ -28,26 +28,16 @@ pub fn magic_u8(ndim: u8) -> u32 {
 /// Opens `path`, transparently decompressing gzip (recognised by its magic bytes, not the
 /// file name).
 fn open(path: &Path) -> Result<Box<dyn Read>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| DataError::Io { path: path.to_path_buf(), source };
     let mut file = BufReader::new(File::open(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            DataError::Missing {
-                path: path.to_path_buf(),
-                tried: vec![path.display().to_string()],
-            }
+            DataError::Missing { path: path.to_path_buf(), tried: vec![path.display().to_string()] }
         } else {
             io(source)
         }
     })?);
     let head = std::io::BufRead::fill_buf(&mut file).map_err(io)?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(GzDecoder::new(file)))
-    } else {
-        Ok(Box::new(file))
-    }
+    if head.starts_with(&[0x1f, 0x8b]) { Ok(Box::new(GzDecoder::new(file))) } else { Ok(Box::new(file)) }
 }
 
 /// Reads up to `buf.len()` bytes, returning how many arrived before the end.
@@ -67,16 +57,10 @@ fn read_fully(reader: &mut dyn Read, buf: &mut [u8], path: &Path) -> Result<usiz
 fn read_error(path: &Path, source: std::io::Error) -> DataError {
     // GzDecoder reports corrupt streams as InvalidInput / InvalidData / UnexpectedEof.
     match source.kind() {
-        std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput | std::io::ErrorKind::UnexpectedEof => {
-            DataError::Gzip {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-        _ => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
+        std::io::ErrorKind::InvalidData
+        | std::io::ErrorKind::InvalidInput
+        | std::io::ErrorKind::UnexpectedEof => DataError::Gzip { path: path.to_path_buf(), source },
+        _ => DataError::Io { path: path.to_path_buf(), source },
     }
 }
 
@@ -96,48 +80,30 @@ pub fn read_idx_u8(path: impl AsRef<Path>, ndim: u8) -> Result<IdxU8, DataError>
     }
     let magic = u32::from_be_bytes(magic);
     if magic != magic_u8(ndim) {
-        return Err(DataError::BadMagic {
-            path: path.to_path_buf(),
-            found: magic,
-            expected: magic_u8(ndim),
-        });
+        return Err(DataError::BadMagic { path: path.to_path_buf(), found: magic, expected: magic_u8(ndim) });
     }
     let mut header = vec![0u8; 4 * ndim as usize];
     let got = read_fully(&mut reader, &mut header, path)?;
     if got < header.len() {
         return Err(truncated(path, header.len() as u64, got));
     }
-    let dims: Vec<usize> = header
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        header.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     // u64 arithmetic: 32-bit sizes multiplied can exceed usize on 32-bit targets.
     let expected: u64 = dims.iter().map(|&d| d as u64).product();
     let mut data = Vec::new();
-    let read = reader
-        .by_ref()
-        .take(expected)
-        .read_to_end(&mut data)
-        .map_err(|e| read_error(path, e))?;
+    let read = reader.by_ref().take(expected).read_to_end(&mut data).map_err(|e| read_error(path, e))?;
     if (read as u64) < expected {
         return Err(truncated(path, expected, read));
     }
     let mut extra = [0u8; 1];
     if read_fully(&mut reader, &mut extra, path)? > 0 {
         let rest = 1 + std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| read_error(path, e))?;
-        return Err(DataError::TrailingData {
-            path: path.to_path_buf(),
-            expected,
-            extra: rest,
-        });
+        return Err(DataError::TrailingData { path: path.to_path_buf(), expected, extra: rest });
     }
     Ok(IdxU8 { dims, data })
 }
 
 fn truncated(path: &Path, expected: u64, found: usize) -> DataError {
-    DataError::Truncated {
-        path: PathBuf::from(path),
-        expected,
-        found: found as u64,
-    }
+    DataError::Truncated { path: PathBuf::from(path), expected, found: found as u64 }
 }

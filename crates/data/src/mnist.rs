@@ -26,10 +26,7 @@ impl Mnist {
     /// [`DataError`] naming the file that is missing, truncated, corrupt or inconsistent.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, DataError> {
         let dir = dir.as_ref();
-        Ok(Self {
-            train: load_split(dir, "train")?,
-            test: load_split(dir, "t10k")?,
-        })
+        Ok(Self { train: load_split(dir, "train")?, test: load_split(dir, "t10k")? })
     }
 }
 
@@ -41,10 +38,7 @@ pub fn find_idx_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
         .iter()
         .map(|name| dir.join(name))
         .find(|path| path.is_file())
-        .ok_or_else(|| DataError::Missing {
-            path: dir.join(&names[0]),
-            tried: names.to_vec(),
-        })
+        .ok_or_else(|| DataError::Missing { path: dir.join(&names[0]), tried: names.to_vec() })
 }
 
 fn load_split(dir: &Path, prefix: &str) -> Result<ImageDataset, DataError> {
@@ -61,7 +55,8 @@ fn load_split(dir: &Path, prefix: &str) -> Result<ImageDataset, DataError> {
             label_count: labels.dims[0],
         });
     }
-    if let Some((index, &label)) = labels.data.iter().enumerate().find(|&(_, &l)| l as usize >= MNIST_CLASSES) {
+    if let Some((index, &label)) = labels.data.iter().enumerate().find(|&(_, &l)| l as usize >= MNIST_CLASSES)
+    {
         return Err(DataError::LabelOutOfRange {
             path: labels_path,
             index,

@@ -27,14 +27,7 @@ pub struct Classification {
 impl Default for Classification {
     /// The lesson's set: 100 samples, 2 classes, 2 informative features, `flip_y = 0.2`.
     fn default() -> Self {
-        Self {
-            samples: 100,
-            classes: 2,
-            clusters_per_class: 2,
-            class_sep: 1.0,
-            flip_y: 0.2,
-            seed: 0,
-        }
+        Self { samples: 100, classes: 2, clusters_per_class: 2, class_sep: 1.0, flip_y: 0.2, seed: 0 }
     }
 }
 
@@ -52,14 +45,7 @@ impl Default for Classification {
 /// assert_eq!((data.len(), data.num_features(), data.num_classes()), (100, 2, Some(2)));
 /// ```
 pub fn make_classification(settings: &Classification) -> InMemoryDataset {
-    let Classification {
-        samples,
-        classes,
-        clusters_per_class,
-        class_sep,
-        flip_y,
-        seed,
-    } = *settings;
+    let Classification { samples, classes, clusters_per_class, class_sep, flip_y, seed } = *settings;
     let classes = classes.max(1);
     let clusters = classes * clusters_per_class.max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -73,9 +59,8 @@ pub fn make_classification(settings: &Classification) -> InMemoryDataset {
             (x * class_sep * ring, y * class_sep * ring)
         })
         .collect();
-    let maps: Vec<[f32; 4]> = (0..clusters)
-        .map(|_| std::array::from_fn(|_| rng.random_range(-1.0f32..1.0)))
-        .collect();
+    let maps: Vec<[f32; 4]> =
+        (0..clusters).map(|_| std::array::from_fn(|_| rng.random_range(-1.0f32..1.0))).collect();
 
     let mut rows = Vec::with_capacity(samples);
     for i in 0..samples {

@@ -38,9 +38,13 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 fn tiny_mnist(dir: &Path, n: u32, labels: &[u8]) {
     let pixels: Vec<u8> = (0..n * 4).map(|i| (i * 17 % 256) as u8).collect();
     for prefix in ["train", "t10k"] {
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), idx_bytes(&[n, 2, 2], &pixels)).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), gzip(&idx_bytes(&[labels.len() as u32], labels)))
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), idx_bytes(&[n, 2, 2], &pixels))
             .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gzip(&idx_bytes(&[labels.len() as u32], labels)),
+        )
+        .unwrap();
     }
 }
 

@@ -22,9 +22,11 @@ where
     match par {
         Par::Threads(t) if rows > 1 => {
             let rows_per_block = rows.div_ceil(t.get());
-            data.par_chunks_mut(rows_per_block * cols)
-                .enumerate()
-                .for_each(|(i, block)| f(i * rows_per_block, block));
+            crate::install(|| {
+                data.par_chunks_mut(rows_per_block * cols)
+                    .enumerate()
+                    .for_each(|(i, block)| f(i * rows_per_block, block))
+            });
         }
         _ => f(0, data),
     }
@@ -32,12 +34,7 @@ where
 
 #[track_caller]
 fn assert_same_shape(kernel: &str, dst: &Matrix, src: &Matrix) {
-    assert!(
-        dst.shape() == src.shape(),
-        "{kernel}: dst is {:?} but src is {:?}",
-        dst.shape(),
-        src.shape()
-    );
+    assert!(dst.shape() == src.shape(), "{kernel}: dst is {:?} but src is {:?}", dst.shape(), src.shape());
 }
 
 /// `dst[i, j] = f(src[i, j])`.
@@ -151,12 +148,7 @@ pub fn column_sums(dst: &mut [f32], accum: Accum, src: &Matrix) {
 /// If the lengths differ.
 #[track_caller]
 pub fn axpy(dst: &mut [f32], alpha: f32, src: &[f32]) {
-    assert!(
-        dst.len() == src.len(),
-        "axpy: dst has {} values but src has {}",
-        dst.len(),
-        src.len()
-    );
+    assert!(dst.len() == src.len(), "axpy: dst has {} values but src has {}", dst.len(), src.len());
     for (d, &s) in dst.iter_mut().zip(src) {
         *d += alpha * s;
     }

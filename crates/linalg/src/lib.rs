@@ -40,7 +40,7 @@ mod rows;
 pub use elementwise::{
     ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, map, map_inplace, zip_map,
 };
-pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul};
+pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};
-pub use par::{Par, ThreadsError, num_threads, set_num_threads};
+pub use par::{Par, ThreadsError, install, num_threads, set_num_threads};
 pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};

@@ -13,9 +13,11 @@ pub enum Accum {
 
 /// Below this many multiply-adds (`m·n·k`) a product runs on one thread whatever `par` says.
 ///
-/// Chosen with `cargo bench --bench matmul` on a 2-core AMD EPYC (AVX-512): at 32·64·64 the
-/// split costs more than it saves; from 64·128·128 on, two threads win.
-pub const PARALLEL_THRESHOLD_MULADDS: usize = 128 * 1024;
+/// Chosen with `cargo bench --bench matmul` on the 2-core AMD EPYC (AVX-512) these numbers
+/// were measured on: handing half a product to a sleeping rayon worker costs about 15-20 µs,
+/// so a 128³ product (2.1M multiply-adds) still ran 1.3x slower on two threads, while the
+/// 64×784 · 784×128 forward product of an MNIST layer (6.4M) ran in 0.67x the time.
+pub const PARALLEL_THRESHOLD_MULADDS: usize = 4 * 1024 * 1024;
 
 /// `dst = alpha · lhs · rhs` (or `dst += …` with [`Accum::Add`]).
 ///
@@ -48,8 +50,34 @@ pub fn matmul<'l, 'r>(
     let lhs = lhs.into();
     let rhs = rhs.into();
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    check_shapes(dst, lhs, rhs);
+    let par = par.above(m * n * k, PARALLEL_THRESHOLD_MULADDS);
+    product(dst, accum, lhs, rhs, alpha, par);
+}
+
+/// [`matmul`] without the [`PARALLEL_THRESHOLD_MULADDS`] cut-off: `par` is used as given,
+/// however small the product. For the benchmark that chooses that threshold.
+///
+/// # Panics
+/// As [`matmul`].
+#[track_caller]
+pub fn matmul_unthresholded<'l, 'r>(
+    dst: &mut Matrix,
+    accum: Accum,
+    lhs: impl Into<MatrixRef<'l>>,
+    rhs: impl Into<MatrixRef<'r>>,
+    alpha: f32,
+    par: Par,
+) {
+    let (lhs, rhs) = (lhs.into(), rhs.into());
+    check_shapes(dst, lhs, rhs);
+    product(dst, accum, lhs, rhs, alpha, par);
+}
+
+#[track_caller]
+fn check_shapes(dst: &Matrix, lhs: MatrixRef<'_>, rhs: MatrixRef<'_>) {
     assert!(
-        rhs.rows == k && dst.rows() == m && dst.cols() == n,
+        rhs.rows == lhs.cols && dst.rows() == lhs.rows && dst.cols() == rhs.cols,
         "matmul: shapes do not chain: lhs [{}, {}] · rhs [{}, {}] into dst [{}, {}]",
         lhs.rows,
         lhs.cols,
@@ -58,17 +86,69 @@ pub fn matmul<'l, 'r>(
         dst.rows(),
         dst.cols()
     );
-    let par = par.above(m * n * k, PARALLEL_THRESHOLD_MULADDS);
-    let faer_par = match par {
-        Par::Seq => faer::Par::Seq,
-        Par::Threads(t) => faer::Par::Rayon(t),
-    };
-    let faer_accum = match accum {
+}
+
+fn product(dst: &mut Matrix, accum: Accum, lhs: MatrixRef<'_>, rhs: MatrixRef<'_>, alpha: f32, par: Par) {
+    let (m, n) = (lhs.rows, rhs.cols);
+    let accum = match accum {
         Accum::Replace => faer::Accum::Replace,
         Accum::Add => faer::Accum::Add,
     };
     let dst = faer::MatMut::from_row_major_slice_mut(dst.as_mut_slice(), m, n);
-    faer::linalg::matmul::matmul(dst, faer_accum, as_faer(lhs), as_faer(rhs), alpha, faer_par);
+    match par {
+        Par::Seq => {
+            faer::linalg::matmul::matmul(dst, accum, as_faer(lhs), as_faer(rhs), alpha, faer::Par::Seq)
+        }
+        Par::Threads(threads) => {
+            crate::install(|| split_product(dst, accum, as_faer(lhs), as_faer(rhs), alpha, threads.get()))
+        }
+    }
+}
+
+/// Columns (or rows) of a block handed to one thread are a multiple of this: one AVX-512
+/// register of `f32`, so no thread gets a ragged micro-kernel edge it could have avoided.
+const SPLIT_ALIGN: usize = 16;
+
+/// Splits `dst` into `parts` blocks along its longer side and multiplies each block on its
+/// own thread, with faer's sequential kernel.
+///
+/// Why not `faer::Par::Rayon`: at MLP shapes (a batch of 64 rows) faer's own split measured
+/// 2-3x *slower* than one thread (`cargo bench --bench matmul`), while two column halves run
+/// close to twice as fast. Each output element is still computed by one thread with the same
+/// sequence of operations over `k`, so results do not depend on the thread count.
+fn split_product(
+    dst: faer::MatMut<'_, f32>,
+    accum: faer::Accum,
+    lhs: faer::MatRef<'_, f32>,
+    rhs: faer::MatRef<'_, f32>,
+    alpha: f32,
+    parts: usize,
+) {
+    let (m, n) = (dst.nrows(), dst.ncols());
+    let along_cols = n >= m;
+    let len = if along_cols { n } else { m };
+    if parts <= 1 || len < 2 * SPLIT_ALIGN {
+        faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, faer::Par::Seq);
+        return;
+    }
+    let left_parts = parts / 2;
+    let mid = (len * left_parts / parts).div_ceil(SPLIT_ALIGN) * SPLIT_ALIGN;
+    let mid = mid.clamp(SPLIT_ALIGN, len - 1);
+    if along_cols {
+        let (dst_left, dst_right) = dst.split_at_col_mut(mid);
+        let (rhs_left, rhs_right) = rhs.split_at_col(mid);
+        rayon::join(
+            || split_product(dst_left, accum, lhs, rhs_left, alpha, left_parts),
+            || split_product(dst_right, accum, lhs, rhs_right, alpha, parts - left_parts),
+        );
+    } else {
+        let (dst_top, dst_bottom) = dst.split_at_row_mut(mid);
+        let (lhs_top, lhs_bottom) = lhs.split_at_row(mid);
+        rayon::join(
+            || split_product(dst_top, accum, lhs_top, rhs, alpha, left_parts),
+            || split_product(dst_bottom, accum, lhs_bottom, rhs, alpha, parts - left_parts),
+        );
+    }
 }
 
 fn as_faer(view: MatrixRef<'_>) -> faer::MatRef<'_, f32> {

@@ -17,20 +17,12 @@ pub struct Matrix {
 impl Matrix {
     /// A `rows × cols` matrix of zeros.
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self {
-            rows,
-            cols,
-            data: vec![0.0; checked_len(rows, cols)],
-        }
+        Self { rows, cols, data: vec![0.0; checked_len(rows, cols)] }
     }
 
     /// A `rows × cols` matrix with every element equal to `value`.
     pub fn filled(rows: usize, cols: usize, value: f32) -> Self {
-        Self {
-            rows,
-            cols,
-            data: vec![value; checked_len(rows, cols)],
-        }
+        Self { rows, cols, data: vec![value; checked_len(rows, cols)] }
     }
 
     /// Wraps row-major `data` as a `rows × cols` matrix.
@@ -202,12 +194,7 @@ impl Matrix {
     /// A read-only view of this matrix, as stored.
     #[inline]
     pub fn view(&self) -> MatrixRef<'_> {
-        MatrixRef {
-            data: &self.data,
-            rows: self.rows,
-            cols: self.cols,
-            transposed: false,
-        }
+        MatrixRef { data: &self.data, rows: self.rows, cols: self.cols, transposed: false }
     }
 
     /// A read-only view of the transpose, without copying: `matrix.t()` is `matrixᵀ`.
@@ -237,12 +224,7 @@ impl<'a> MatrixRef<'a> {
     /// The transpose of this view (a flag flip, no copy).
     #[inline]
     pub fn t(self) -> Self {
-        Self {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            transposed: !self.transposed,
-        }
+        Self { data: self.data, rows: self.cols, cols: self.rows, transposed: !self.transposed }
     }
 
     /// Logical number of rows.
@@ -273,11 +255,7 @@ impl<'a> MatrixRef<'a> {
     #[inline]
     pub fn get(&self, r: usize, c: usize) -> f32 {
         debug_assert!(r < self.rows && c < self.cols);
-        if self.transposed {
-            self.data[c * self.rows + r]
-        } else {
-            self.data[r * self.cols + c]
-        }
+        if self.transposed { self.data[c * self.rows + r] } else { self.data[r * self.cols + c] }
     }
 }
 

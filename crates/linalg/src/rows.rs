@@ -39,12 +39,7 @@ pub fn argmax(row: &[f32]) -> usize {
 /// If `out.len() != src.rows()`.
 #[track_caller]
 pub fn max_rows(src: &Matrix, out: &mut [f32]) {
-    assert!(
-        out.len() == src.rows(),
-        "max_rows: src is {:?}, out has {} slots",
-        src.shape(),
-        out.len()
-    );
+    assert!(out.len() == src.rows(), "max_rows: src is {:?}, out has {} slots", src.shape(), out.len());
     for (o, row) in out.iter_mut().zip(src.row_iter()) {
         *o = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     }
@@ -61,7 +56,12 @@ pub fn max_rows(src: &Matrix, out: &mut [f32]) {
 /// If the shapes differ.
 #[track_caller]
 pub fn softmax_rows(dst: &mut Matrix, src: &Matrix, par: Par) {
-    assert!(dst.shape() == src.shape(), "softmax_rows: dst is {:?} but src is {:?}", dst.shape(), src.shape());
+    assert!(
+        dst.shape() == src.shape(),
+        "softmax_rows: dst is {:?} but src is {:?}",
+        dst.shape(),
+        src.shape()
+    );
     let cols = src.cols();
     let src = src.as_slice();
     for_row_blocks(par, dst.as_mut_slice(), cols, |first_row, block| {
@@ -95,7 +95,12 @@ pub fn softmax_row(dst: &mut [f32], src: &[f32]) {
 /// If the shapes differ.
 #[track_caller]
 pub fn log_softmax_rows(dst: &mut Matrix, src: &Matrix, par: Par) {
-    assert!(dst.shape() == src.shape(), "log_softmax_rows: dst is {:?} but src is {:?}", dst.shape(), src.shape());
+    assert!(
+        dst.shape() == src.shape(),
+        "log_softmax_rows: dst is {:?} but src is {:?}",
+        dst.shape(),
+        src.shape()
+    );
     let cols = src.cols();
     let src = src.as_slice();
     for_row_blocks(par, dst.as_mut_slice(), cols, |first_row, block| {

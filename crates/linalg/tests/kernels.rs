@@ -154,9 +154,10 @@ fn row_kernels_match_naive() {
         let mut want_log = vec![0.0f64; rows * cols];
         for i in 0..rows {
             let row: Vec<f64> = a.row(i).iter().map(|&v| v as f64).collect();
-            let (arg, max) = row.iter().enumerate().fold((0, f64::NEG_INFINITY), |(bi, bv), (j, &v)| {
-                if v > bv { (j, v) } else { (bi, bv) }
-            });
+            let (arg, max) = row
+                .iter()
+                .enumerate()
+                .fold((0, f64::NEG_INFINITY), |(bi, bv), (j, &v)| if v > bv { (j, v) } else { (bi, bv) });
             want_max[i] = max;
             want_arg[i] = arg;
             let total: f64 = row.iter().map(|v| (v - max).exp()).sum();

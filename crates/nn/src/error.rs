@@ -6,9 +6,7 @@
 #[non_exhaustive]
 pub enum NnError {
     /// Two neighbouring layers do not chain.
-    #[error(
-        "layer {index} ({layer}) expects {expected} input features, but {previous} gives {got}"
-    )]
+    #[error("layer {index} ({layer}) expects {expected} input features, but {previous} gives {got}")]
     LayerSizeMismatch {
         /// Index of the layer that does not fit.
         index: usize,
@@ -22,9 +20,7 @@ pub enum NnError {
         previous: String,
     },
     /// The batch handed to a model has the wrong number of features.
-    #[error(
-        "the input has shape [{rows}, {cols}], but layer {index} ({layer}) expects [batch, {expected}]"
-    )]
+    #[error("the input has shape [{rows}, {cols}], but layer {index} ({layer}) expects [batch, {expected}]")]
     InputShape {
         /// Index of the layer that received it.
         index: usize,
@@ -38,7 +34,9 @@ pub enum NnError {
         cols: usize,
     },
     /// The gradient handed to `backward` does not match the output of the last forward pass.
-    #[error("backward got an output gradient of shape {got:?}, but the last forward pass produced {expected:?}")]
+    #[error(
+        "backward got an output gradient of shape {got:?}, but the last forward pass produced {expected:?}"
+    )]
     OutputGradShape {
         /// Shape of the last forward output.
         expected: [usize; 2],

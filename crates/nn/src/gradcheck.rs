@@ -40,12 +40,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            epsilon: 1e-2,
-            relative: 1e-2,
-            absolute: 1e-3,
-            seed: 0,
-        }
+        Self { epsilon: 1e-2, relative: 1e-2, absolute: 1e-3, seed: 0 }
     }
 }
 
@@ -113,7 +108,7 @@ fn compare(name: String, analytic: &[f32], numeric: &[f64], options: &Options) -
         let allowed = options.absolute as f64 + options.relative as f64 * (a as f64).abs().max(n.abs());
         out.max_abs_error = out.max_abs_error.max(error as f32);
         // NaN errors count as failures.
-        if !(error <= allowed) {
+        if error.is_nan() || error > allowed {
             out.passed = false;
         }
         let excess = if error.is_nan() { f64::INFINITY } else { error - allowed };

@@ -71,7 +71,8 @@ fn every_loss_passes_the_gradient_check() {
     for (mut loss, prediction, targets) in cases {
         // -ln p curves sharply for small probabilities: a smaller step keeps truncation error
         // (∝ ε²/p³) below the tolerance.
-        let options = if loss.name() == "CrossEntropy" { Options { epsilon: 1e-3, ..options } } else { options };
+        let options =
+            if loss.name() == "CrossEntropy" { Options { epsilon: 1e-3, ..options } } else { options };
         assert_passes(check_loss(loss.as_mut(), &prediction, targets, &options).expect("targets fit"));
     }
 }
@@ -90,7 +91,8 @@ fn whole_models_pass_the_gradient_check() {
         .and_then(|m| m.add(Linear::lesson(10, 2, &mut rng)))
         .and_then(|m| m.add(Softmax))
         .expect("sizes chain");
-    let report = check_model(&mut lesson, &mut CrossEntropy, &input(4, 2, 8), Targets::Classes(&classes), &options);
+    let report =
+        check_model(&mut lesson, &mut CrossEntropy, &input(4, 2, 8), Targets::Classes(&classes), &options);
     assert_passes(report.expect("shapes fit"));
 
     // Training's default: logits into the fused loss, with a sigmoid hidden layer.
@@ -99,7 +101,13 @@ fn whole_models_pass_the_gradient_check() {
         .and_then(|m| m.add(Sigmoid))
         .and_then(|m| m.add(Linear::new(6, 2, &mut rng)))
         .expect("sizes chain");
-    let report = check_model(&mut mlp, &mut SoftmaxCrossEntropy, &input(4, 3, 9), Targets::Classes(&classes), &options);
+    let report = check_model(
+        &mut mlp,
+        &mut SoftmaxCrossEntropy,
+        &input(4, 3, 9),
+        Targets::Classes(&classes),
+        &options,
+    );
     assert_passes(report.expect("shapes fit"));
 
     // Regression with ReLU and squared error.
@@ -110,7 +118,8 @@ fn whole_models_pass_the_gradient_check() {
         .and_then(|m| m.add(Linear::new(5, 1, &mut rng)))
         .expect("sizes chain");
     let targets = input(4, 1, 10);
-    let report = check_model(&mut regression, &mut Mse, &input(4, 2, 12), Targets::Values(&targets), &options);
+    let report =
+        check_model(&mut regression, &mut Mse, &input(4, 2, 12), Targets::Values(&targets), &options);
     assert_passes(report.expect("shapes fit"));
 }
 
@@ -136,7 +145,13 @@ impl<L: Layer> Layer for Miscalibrated<L> {
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode) {
         self.inner.forward(input, output, mode);
     }
-    fn backward(&mut self, input: &Matrix, output: &Matrix, output_grad: &Matrix, input_grad: Option<&mut Matrix>) {
+    fn backward(
+        &mut self,
+        input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
         let has_input_grad = input_grad.is_some();
         let mut local = Matrix::default();
         self.inner.backward(input, output, output_grad, Some(&mut local));
@@ -167,12 +182,7 @@ impl<L: Layer> Layer for Miscalibrated<L> {
 
 #[test]
 fn the_checker_catches_a_scaled_input_gradient() {
-    let mut bad = Miscalibrated {
-        inner: Tanh,
-        input_scale: 1.1,
-        parameter_scale: 1.0,
-        scaled: Vec::new(),
-    };
+    let mut bad = Miscalibrated { inner: Tanh, input_scale: 1.1, parameter_scale: 1.0, scaled: Vec::new() };
     let report = check_layer(&mut bad, &input(4, 5, 1), &Options::default());
     assert!(!report.passed(), "a 10% error went unnoticed:\n{report}");
     assert!(!report.comparisons[0].passed, "the input gradient should be the one flagged");
@@ -203,7 +213,12 @@ fn the_checker_catches_a_wrong_loss_gradient() {
         fn forward(&mut self, prediction: &Matrix, targets: Targets<'_>) -> Result<f32, NnError> {
             Mse.forward(prediction, targets)
         }
-        fn backward(&mut self, prediction: &Matrix, targets: Targets<'_>, grad: &mut Matrix) -> Result<(), NnError> {
+        fn backward(
+            &mut self,
+            prediction: &Matrix,
+            targets: Targets<'_>,
+            grad: &mut Matrix,
+        ) -> Result<(), NnError> {
             Mse.backward(prediction, targets, grad)?;
             grad.as_mut_slice().iter_mut().for_each(|g| *g *= 0.5);
             Ok(())

@@ -58,11 +58,7 @@ pub struct Optimizer<R: UpdateRule = Box<dyn UpdateRule>> {
 impl<R: UpdateRule> Optimizer<R> {
     /// An optimizer that has taken no step yet.
     pub fn new(rule: R) -> Self {
-        Self {
-            rule,
-            state: Vec::new(),
-            steps: 0,
-        }
+        Self { rule, state: Vec::new(), steps: 0 }
     }
 
     /// Updates every parameter of `model` from the gradients its last backward pass left.

@@ -1,0 +1,33 @@
+//! # percept-train
+//!
+//! The loop around the step: [`Trainer::fit`] runs epochs of seeded, shuffled minibatches
+//! (forward, loss, backward, optimizer step), evaluates on a validation set after each epoch,
+//! prints one progress line per epoch and returns a [`History`] to read afterwards;
+//! [`evaluate`] measures loss and accuracy.
+//!
+//! ```
+//! use percept_data::{Classification, make_classification};
+//! use percept_nn::{Linear, Sequential, SoftmaxCrossEntropy, seeded_rng};
+//! use percept_optim::{Optimizer, Sgd};
+//! use percept_train::{FitConfig, Trainer, evaluate};
+//!
+//! let data = make_classification(&Classification { samples: 400, flip_y: 0.0, ..Default::default() });
+//! let (train, test) = data.split(0.8);
+//! let mut model = Sequential::new();
+//! model.add(Linear::new(2, 2, &mut seeded_rng(1)))?;
+//! let config = FitConfig { epochs: 5, batch_size: 8, verbose: false, ..Default::default() };
+//! Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, None)?;
+//! let result = evaluate(&mut model, &mut SoftmaxCrossEntropy, &test, 64)?;
+//! assert!(result.accuracy.unwrap() > 0.6);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+mod error;
+mod fit;
+mod history;
+
+pub use error::TrainError;
+pub use fit::{EpochCallback, Evaluation, FitConfig, Trainer, evaluate, targets_of};
+pub use history::{EpochRecord, History, progress_line};

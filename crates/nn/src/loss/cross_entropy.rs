@@ -22,11 +22,7 @@ impl Loss for CrossEntropy {
     /// `prediction`: `[batch, classes]` probabilities; targets: `batch` class labels
     fn forward(&mut self, prediction: &Matrix, targets: Targets<'_>) -> Result<f32, NnError> {
         let classes = class_targets(self.name(), prediction, targets)?;
-        let total: f64 = classes
-            .iter()
-            .enumerate()
-            .map(|(i, &y)| -(prediction.get(i, y) as f64).ln())
-            .sum();
+        let total: f64 = classes.iter().enumerate().map(|(i, &y)| -(prediction.get(i, y) as f64).ln()).sum();
         Ok((total / classes.len().max(1) as f64) as f32)
     }
 

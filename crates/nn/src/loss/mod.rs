@@ -69,10 +69,7 @@ pub(crate) fn class_targets<'a>(
     targets: Targets<'a>,
 ) -> Result<&'a [usize], NnError> {
     let Targets::Classes(classes) = targets else {
-        return Err(NnError::TargetKind {
-            loss,
-            needs: "class labels",
-        });
+        return Err(NnError::TargetKind { loss, needs: "class labels" });
     };
     if classes.len() != prediction.rows() {
         return Err(NnError::TargetShape {
@@ -82,12 +79,7 @@ pub(crate) fn class_targets<'a>(
         });
     }
     if let Some((sample, &class)) = classes.iter().enumerate().find(|&(_, &c)| c >= prediction.cols()) {
-        return Err(NnError::ClassOutOfRange {
-            loss,
-            sample,
-            class,
-            classes: prediction.cols(),
-        });
+        return Err(NnError::ClassOutOfRange { loss, sample, class, classes: prediction.cols() });
     }
     Ok(classes)
 }

@@ -1,0 +1,106 @@
+//! Each layer's forward and backward pass, and one whole training step, at MNIST shapes,
+//! with FLOPs (or elements, for elementwise layers) as throughput.
+//!
+//! ```text
+//! cargo bench --bench layers
+//! ```
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use percept::linalg::Matrix;
+use percept::prelude::*;
+use rand::RngExt;
+
+fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = seeded_rng(seed);
+    Matrix::from_fn(rows, cols, |_, _| rng.random_range(-1.0f32..1.0))
+}
+
+/// (batch, in_features, out_features)
+const LINEAR_SHAPES: &[(usize, usize, usize)] =
+    &[(64, 784, 128), (64, 128, 10), (256, 784, 128), (256, 128, 10), (64, 784, 512), (64, 512, 256)];
+
+fn linear(c: &mut Criterion) {
+    let mut group = c.benchmark_group("Linear");
+    for &(batch, inputs, outputs) in LINEAR_SHAPES {
+        let name = format!("b{batch} {inputs}->{outputs}");
+        let mut layer = Linear::new(inputs, outputs, &mut seeded_rng(0));
+        let input = random(batch, inputs, 1);
+        let grad = random(batch, outputs, 2);
+        let mut output = Matrix::default();
+        let mut input_grad = Matrix::default();
+        let flops = (2 * batch * inputs * outputs) as u64;
+        group.throughput(Throughput::Elements(flops));
+        group.bench_function(BenchmarkId::new("forward", &name), |b| {
+            b.iter(|| layer.forward(&input, &mut output, Mode::Train))
+        });
+        group.throughput(Throughput::Elements(2 * flops));
+        group.bench_function(BenchmarkId::new("backward", &name), |b| {
+            b.iter(|| layer.backward(&input, &output, &grad, Some(&mut input_grad)))
+        });
+    }
+    group.finish();
+}
+
+fn activations(c: &mut Criterion) {
+    let mut group = c.benchmark_group("activation");
+    let layers: Vec<Box<dyn Layer>> =
+        vec![Box::new(ReLU), Box::new(Tanh), Box::new(Sigmoid), Box::new(Softmax)];
+    for mut layer in layers {
+        for &(batch, features) in &[(64, 128), (256, 512)] {
+            let name = format!("{} b{batch}x{features}", layer.name());
+            let input = random(batch, features, 3);
+            let grad = random(batch, features, 4);
+            let (mut output, mut input_grad) = (Matrix::default(), Matrix::default());
+            group.throughput(Throughput::Elements((batch * features) as u64));
+            group.bench_function(BenchmarkId::new("forward", &name), |b| {
+                b.iter(|| layer.forward(&input, &mut output, Mode::Train))
+            });
+            group.bench_function(BenchmarkId::new("backward", &name), |b| {
+                b.iter(|| layer.backward(&input, &output, &grad, Some(&mut input_grad)))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn train_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("train step");
+    for &(batch, ref hidden) in &[(64usize, vec![128usize]), (256, vec![128]), (64, vec![512, 256])] {
+        let mut rng = seeded_rng(0);
+        let mut model = Sequential::new();
+        let mut width = 784;
+        for &h in hidden {
+            model.add(Linear::new(width, h, &mut rng)).and_then(|m| m.add(ReLU)).expect("chains");
+            width = h;
+        }
+        model.add(Linear::new(width, 10, &mut rng)).expect("chains");
+        let input = random(batch, 784, 5);
+        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let mut optimizer = Optimizer::new(Sgd::new(0.01));
+        let mut grad = Matrix::default();
+        // Forward 2·b·Σ(in·out); weight gradients the same again; input gradients of all
+        // but the first layer once more.
+        let sizes: Vec<usize> = std::iter::once(784).chain(hidden.iter().copied()).chain([10]).collect();
+        let macs: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+        let first = sizes[0] * sizes[1];
+        group.throughput(Throughput::Elements((2 * batch * (3 * macs - first)) as u64));
+        let name =
+            format!("b{batch} 784-{}-10", hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let output = model.forward(&input, Mode::Train).expect("fits");
+                SoftmaxCrossEntropy.backward(output, Targets::Classes(&labels), &mut grad).expect("fits");
+                model.backward(&grad).expect("fits");
+                optimizer.step(&mut model);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
+    targets = linear, activations, train_step
+}
+criterion_main!(benches);

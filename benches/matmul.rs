@@ -1,0 +1,74 @@
+//! The matrix products of percept's MLPs, sequential against two threads, with FLOPs as
+//! throughput. Also what chose `PARALLEL_THRESHOLD_MULADDS`: the smallest product where two
+//! threads beat one.
+//!
+//! ```text
+//! cargo bench --bench matmul
+//! ```
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use percept::linalg::{Accum, Matrix, Par, matmul_unthresholded, set_num_threads};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// (name, m, k, n, lhs transposed, rhs transposed): `dst[m, n] = lhs[m, k] · rhs[k, n]`.
+/// Forward is `input · weightᵀ`, the weight gradient `gradᵀ · input`, the input gradient
+/// `grad · weight`.
+const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
+    // 784-128-10 at batch 64 and 256
+    ("b64 fwd 784x128", 64, 784, 128, false, true),
+    ("b64 wgrad 128x784", 128, 64, 784, true, false),
+    ("b64 fwd 128x10", 64, 128, 10, false, true),
+    ("b64 wgrad 10x128", 10, 64, 128, true, false),
+    ("b64 igrad 10->128", 64, 10, 128, false, false),
+    ("b256 fwd 784x128", 256, 784, 128, false, true),
+    ("b256 wgrad 128x784", 128, 256, 784, true, false),
+    // 784-512-256-10 at batch 64 and 256
+    ("b64 fwd 784x512", 64, 784, 512, false, true),
+    ("b64 wgrad 512x784", 512, 64, 784, true, false),
+    ("b64 fwd 512x256", 64, 512, 256, false, true),
+    ("b64 wgrad 256x512", 256, 64, 512, true, false),
+    ("b64 igrad 256->512", 64, 256, 512, false, false),
+    ("b256 fwd 784x512", 256, 784, 512, false, true),
+    ("b256 igrad 256->512", 256, 256, 512, false, false),
+    // Squares around the parallel threshold.
+    ("sq 32", 32, 32, 32, false, false),
+    ("sq 48", 48, 48, 48, false, false),
+    ("sq 64", 64, 64, 64, false, false),
+    ("sq 96", 96, 96, 96, false, false),
+    ("sq 128", 128, 128, 128, false, false),
+];
+
+fn random(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Matrix {
+    Matrix::from_fn(rows, cols, |_, _| rng.random_range(-1.0f32..1.0))
+}
+
+fn bench(c: &mut Criterion) {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut group = c.benchmark_group("matmul");
+    for &(name, m, k, n, lt, rt) in SHAPES {
+        let lhs = if lt { random(k, m, &mut rng) } else { random(m, k, &mut rng) };
+        let rhs = if rt { random(n, k, &mut rng) } else { random(k, n, &mut rng) };
+        let mut dst = Matrix::zeros(m, n);
+        // One multiply-add is two floating-point operations.
+        group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        for (label, par) in [("seq", Par::Seq), ("2 threads", Par::with_threads(2))] {
+            group.bench_function(BenchmarkId::new(label, name), |b| {
+                b.iter(|| {
+                    let lhs_view = if lt { lhs.t() } else { lhs.view() };
+                    let rhs_view = if rt { rhs.t() } else { rhs.view() };
+                    matmul_unthresholded(&mut dst, Accum::Replace, lhs_view, rhs_view, 1.0, par);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,231 @@
+//! The fit loop and evaluation.
+
+use std::time::Instant;
+
+use percept_data::{BatchOrder, Dataset, Labels};
+use percept_linalg::{Matrix, argmax};
+use percept_nn::{Loss, Mode, Sequential, Targets};
+use percept_optim::{Optimizer, UpdateRule};
+
+use crate::{EpochRecord, History, TrainError, progress_line};
+
+/// Settings of [`Trainer::fit`]. Build with struct-update syntax:
+/// `FitConfig { epochs: 5, ..Default::default() }`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per minibatch.
+    pub batch_size: usize,
+    /// Seed of the per-epoch shuffle.
+    pub seed: u64,
+    /// Reshuffle every epoch (`false` takes batches in order, as the lesson's `train_epoch`).
+    pub shuffle: bool,
+    /// Print one progress line per epoch.
+    pub verbose: bool,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self { epochs: 10, batch_size: 64, seed: 0, shuffle: true, verbose: true }
+    }
+}
+
+/// Loss and accuracy of a model on a data set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss per sample.
+    pub loss: f32,
+    /// Fraction classified correctly (classification data only).
+    pub accuracy: Option<f32>,
+}
+
+/// A function called with each epoch's record.
+pub type EpochCallback = Box<dyn FnMut(&EpochRecord) + Send>;
+
+/// Trains a [`Sequential`] with minibatch gradient descent and reports every epoch.
+///
+/// ```
+/// use percept_data::{Classification, make_classification};
+/// use percept_nn::{Linear, Sequential, SoftmaxCrossEntropy, Tanh, seeded_rng};
+/// use percept_optim::{Optimizer, Sgd};
+/// use percept_train::{FitConfig, Trainer};
+///
+/// let (train, test) = make_classification(&Classification::default()).split(0.8);
+/// let mut rng = seeded_rng(0);
+/// let mut model = Sequential::new();
+/// model.add(Linear::new(2, 10, &mut rng))?.add(Tanh)?.add(Linear::new(10, 2, &mut rng))?;
+/// let mut trainer = Trainer::new(FitConfig { epochs: 3, batch_size: 4, verbose: false, ..Default::default() });
+/// let history = trainer.fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, Some(&test))?;
+/// assert_eq!(history.epochs.len(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Trainer {
+    config: FitConfig,
+    on_epoch: Vec<EpochCallback>,
+}
+
+impl Trainer {
+    /// A trainer with the given settings.
+    pub fn new(config: FitConfig) -> Self {
+        Self { config, on_epoch: Vec::new() }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &FitConfig {
+        &self.config
+    }
+
+    /// Calls `callback` after every epoch, with that epoch's record.
+    pub fn on_epoch(&mut self, callback: impl FnMut(&EpochRecord) + Send + 'static) -> &mut Self {
+        self.on_epoch.push(Box::new(callback));
+        self
+    }
+
+    /// Trains `model` on `train` for the configured epochs, evaluating on `validation` after
+    /// each, and returns the history.
+    ///
+    /// # Errors
+    /// [`TrainError`] when the data does not fit the model or the loss becomes non-finite.
+    pub fn fit<R: UpdateRule>(
+        &mut self,
+        model: &mut Sequential,
+        loss: &mut dyn Loss,
+        optimizer: &mut Optimizer<R>,
+        train: &dyn Dataset,
+        validation: Option<&dyn Dataset>,
+    ) -> Result<History, TrainError> {
+        // The whole run on one worker of the thread pool: kernels then split work cheaply.
+        percept_linalg::install(|| self.fit_here(model, loss, optimizer, train, validation))
+    }
+
+    fn fit_here<R: UpdateRule>(
+        &mut self,
+        model: &mut Sequential,
+        loss: &mut dyn Loss,
+        optimizer: &mut Optimizer<R>,
+        train: &dyn Dataset,
+        validation: Option<&dyn Dataset>,
+    ) -> Result<History, TrainError> {
+        check_data(model, train, "training")?;
+        if let Some(validation) = validation {
+            check_data(model, validation, "validation")?;
+        }
+        let config = self.config;
+        let mut order = if config.shuffle {
+            BatchOrder::shuffled(train.len(), config.batch_size, config.seed)
+        } else {
+            BatchOrder::sequential(train.len(), config.batch_size)
+        };
+        let mut step = StepBuffers::default();
+        let mut history = History::default();
+        for epoch in 1..=config.epochs {
+            let learning_rate = optimizer.learning_rate();
+            let started = Instant::now();
+            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+            for (batch_index, batch) in order.next_epoch().enumerate() {
+                train.gather(batch, &mut step.inputs, &mut step.labels);
+                let output = model.forward_swap(&mut step.inputs, Mode::Train)?;
+                let targets = targets_of(&step.labels);
+                let value = loss.forward(output, targets)?;
+                if !value.is_finite() {
+                    return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
+                }
+                correct += count_correct(output, &step.labels);
+                loss.backward(output, targets, &mut step.output_grad)?;
+                model.backward(&step.output_grad)?;
+                optimizer.step(model);
+                loss_sum += value as f64 * batch.len() as f64;
+                seen += batch.len();
+            }
+            let train_seconds = started.elapsed().as_secs_f64();
+            let evaluation = match validation {
+                Some(data) => Some(evaluate(model, loss, data, 1024)?),
+                None => None,
+            };
+            let classification = train.num_classes().is_some();
+            let record = EpochRecord {
+                epoch,
+                train_loss: (loss_sum / seen.max(1) as f64) as f32,
+                train_accuracy: classification.then(|| correct as f32 / seen.max(1) as f32),
+                validation_loss: evaluation.map(|e| e.loss),
+                validation_accuracy: evaluation.and_then(|e| e.accuracy),
+                train_seconds,
+                learning_rate,
+            };
+            if config.verbose {
+                println!("{}", progress_line(&record, config.epochs));
+            }
+            for callback in &mut self.on_epoch {
+                callback(&record);
+            }
+            history.epochs.push(record);
+        }
+        Ok(history)
+    }
+}
+
+/// Reused per-step buffers: after the first batch, a step allocates nothing.
+#[derive(Default)]
+struct StepBuffers {
+    inputs: Matrix,
+    labels: Labels,
+    output_grad: Matrix,
+}
+
+fn check_data(model: &Sequential, data: &dyn Dataset, which: &'static str) -> Result<(), TrainError> {
+    if data.is_empty() {
+        return Err(TrainError::EmptyDataset { which });
+    }
+    match model.in_features() {
+        Some(expected) if expected != data.num_features() => {
+            Err(TrainError::FeatureMismatch { which, features: data.num_features(), expected })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The loss's view of a batch's labels.
+pub fn targets_of(labels: &Labels) -> Targets<'_> {
+    match labels {
+        Labels::Classes(classes) => Targets::Classes(classes),
+        Labels::Values(values) => Targets::Values(values),
+    }
+}
+
+fn count_correct(output: &Matrix, labels: &Labels) -> usize {
+    match labels {
+        Labels::Classes(classes) => {
+            output.row_iter().zip(classes).filter(|&(row, &y)| argmax(row) == y).count()
+        }
+        Labels::Values(_) => 0,
+    }
+}
+
+/// Mean loss and accuracy of `model` on `data`, in evaluation mode, `batch_size` samples at a
+/// time.
+///
+/// # Errors
+/// [`TrainError`] when the data does not fit the model or the loss.
+pub fn evaluate(
+    model: &mut Sequential,
+    loss: &mut dyn Loss,
+    data: &dyn Dataset,
+    batch_size: usize,
+) -> Result<Evaluation, TrainError> {
+    check_data(model, data, "evaluation")?;
+    let mut order = BatchOrder::sequential(data.len(), batch_size.max(1));
+    let (mut inputs, mut labels) = (Matrix::default(), Labels::default());
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for batch in order.next_epoch() {
+        data.gather(batch, &mut inputs, &mut labels);
+        let output = model.forward_swap(&mut inputs, Mode::Eval)?;
+        loss_sum += loss.forward(output, targets_of(&labels))? as f64 * batch.len() as f64;
+        correct += count_correct(output, &labels);
+    }
+    let n = data.len() as f64;
+    Ok(Evaluation {
+        loss: (loss_sum / n) as f32,
+        accuracy: data.num_classes().map(|_| (correct as f64 / n) as f32),
+    })
+}

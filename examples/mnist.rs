@@ -1,0 +1,238 @@
+//! The lab: a multi-layer perceptron on MNIST's handwritten digits.
+//!
+//! ```text
+//! cargo run --release --example mnist                       # the default recipe, ≥ 98% test accuracy
+//! cargo run --release --example mnist -- --hidden 128 --epochs 2 --threads 1 --json
+//! cargo run --release --example mnist -- --hidden 100,100 --activation tanh   # the lab's comparisons
+//! ```
+//!
+//! Flags and JSON keys match `../shared/bench/torch_mlp.py`, so runs compare line by line.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+use percept::prelude::*;
+
+#[derive(Parser, Debug)]
+#[command(about = "Train a multi-layer perceptron on MNIST (or any IDX directory of the same layout)")]
+struct Args {
+    /// Directory with the four MNIST IDX files (gzip'd or raw).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist"))]
+    data: std::path::PathBuf,
+    /// Passes over the 60,000 training images.
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Hidden layer sizes, comma-separated (e.g. 512,256); empty for a linear classifier.
+    #[arg(long, default_value = "512,256")]
+    hidden: String,
+    /// Activation after each hidden layer.
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    activation: Activation,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f32,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seed for initialization and shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object per epoch and a final summary instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OptimizerKind {
+    Sgd,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_hidden(text: &str) -> Result<Vec<usize>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--hidden: '{s}' is not a positive layer size (expected e.g. 512,256)")),
+        })
+        .collect()
+}
+
+fn build_model(
+    features: usize,
+    hidden: &[usize],
+    classes: usize,
+    activation: Activation,
+    seed: u64,
+) -> Result<Sequential, NnError> {
+    let mut rng = seeded_rng(seed);
+    let mut model = Sequential::new();
+    let mut width = features;
+    for &size in hidden {
+        model.add(Linear::new(width, size, &mut rng))?;
+        match activation {
+            Activation::Relu => model.add(ReLU)?,
+            Activation::Tanh => model.add(Tanh)?,
+            Activation::Sigmoid => model.add(Sigmoid)?,
+        };
+        width = size;
+    }
+    model.add(Linear::new(width, classes, &mut rng))?;
+    Ok(model)
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(threads) = args.threads {
+        percept::set_threads(threads)?;
+    }
+    if args.batch == 0 || args.epochs == 0 {
+        return Err("--batch and --epochs must be at least 1".into());
+    }
+    let hidden = parse_hidden(&args.hidden)?;
+
+    let started = Instant::now();
+    let mnist = Mnist::load(&args.data)?;
+    let data_load_seconds = started.elapsed().as_secs_f64();
+
+    let classes = mnist.train.num_classes().expect("MNIST has classes");
+    let mut model = build_model(mnist.train.num_features(), &hidden, classes, args.activation, args.seed)?;
+    let OptimizerKind::Sgd = args.optimizer;
+    let mut optimizer = Optimizer::new(Sgd::new(args.lr));
+    if !args.json {
+        println!(
+            "MNIST: {} training and {} test images from {} ({:.2} s)",
+            mnist.train.len(),
+            mnist.test.len(),
+            args.data.display(),
+            data_load_seconds
+        );
+        println!("{model}");
+        println!(
+            "SGD, learning rate {}, batch {}, {} epochs, {} threads, seed {}",
+            args.lr,
+            args.batch,
+            args.epochs,
+            percept::linalg::num_threads(),
+            args.seed
+        );
+    }
+
+    let config = FitConfig {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        seed: args.seed,
+        shuffle: true,
+        verbose: !args.json,
+    };
+    let mut trainer = Trainer::new(config);
+    if args.json {
+        trainer.on_epoch(|r| {
+            println!(
+                "{{\"epoch\": {}, \"train_seconds\": {:.4}, \"loss\": {:.5}, \"test_acc\": {:.4}}}",
+                r.epoch,
+                r.train_seconds,
+                r.train_loss,
+                r.validation_accuracy.unwrap_or(f32::NAN)
+            );
+        });
+    }
+    let history =
+        trainer.fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, &mnist.train, Some(&mnist.test))?;
+
+    let infer_images_per_s = inference_throughput(&mut model, &mnist.test)?;
+    let mut epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.train_seconds).collect();
+    let median_epoch_seconds = median(&mut epoch_seconds);
+    let final_test_acc = history.last().and_then(|r| r.validation_accuracy).unwrap_or(f32::NAN);
+    let total_train_seconds = history.train_seconds();
+    let peak_rss_mib = peak_rss_mib();
+    if args.json {
+        println!(
+            "{{\"final\": true, \"impl\": \"percept\", \"threads\": {}, \"batch\": {}, \"hidden\": {:?}, \
+             \"activation\": \"{:?}\", \"optimizer\": \"{:?}\", \"lr\": {}, \"epochs\": {}, \
+             \"total_train_seconds\": {:.4}, \"median_epoch_seconds\": {:.4}, \"final_test_acc\": {:.4}, \
+             \"data_load_seconds\": {:.3}, \"infer_images_per_s\": {:.1}, \"peak_rss_mib\": {:.1}}}",
+            percept::linalg::num_threads(),
+            args.batch,
+            hidden,
+            args.activation,
+            args.optimizer,
+            args.lr,
+            args.epochs,
+            total_train_seconds,
+            median_epoch_seconds,
+            final_test_acc,
+            data_load_seconds,
+            infer_images_per_s,
+            peak_rss_mib.unwrap_or(f64::NAN)
+        );
+    } else {
+        println!(
+            "final test accuracy {:.2}% after {} epochs: {:.2} s of training ({:.2} s median per epoch)",
+            100.0 * final_test_acc,
+            args.epochs,
+            total_train_seconds,
+            median_epoch_seconds
+        );
+        print!("inference {:.0} images/s", infer_images_per_s);
+        match peak_rss_mib {
+            Some(mib) => println!(", peak memory {mib:.0} MiB"),
+            None => println!(),
+        }
+    }
+    Ok(())
+}
+
+/// Images per second for a forward pass and argmax over the whole test set, median of 5 runs
+/// after a warm-up (as torch_mlp.py measures).
+fn inference_throughput(model: &mut Sequential, test: &ImageDataset) -> Result<f64, NnError> {
+    let (inputs, _) = test.to_matrix();
+    let mut predictions = vec![0usize; inputs.rows()];
+    let mut times = Vec::new();
+    for run in 0..6 {
+        let started = Instant::now();
+        let output = model.forward(&inputs, Mode::Eval)?;
+        percept::linalg::argmax_rows(output, &mut predictions);
+        if run > 0 {
+            times.push(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(inputs.rows() as f64 / median(&mut times))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Peak resident memory of this process (Linux: VmHWM in /proc/self/status).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -25,9 +25,12 @@ pub fn magic_u8(ndim: u8) -> u32 {
     0x0000_0800 | ndim as u32
 }
 
-/// Opens `path`, transparently decompressing gzip (recognised by its magic bytes, not the
-/// file name).
-fn open(path: &Path) -> Result<Box<dyn Read>, DataError> {
+/// Deflate expands at most about 1032:1, so a gzip file of `n` bytes holds no more than this.
+const MAX_GZIP_RATIO: u64 = 1032;
+
+/// Opens `path`, transparently decompressing gzip; also returns an upper bound on the bytes
+/// the stream can yield (the file's size, or its size times deflate's maximum ratio).
+fn open(path: &Path) -> Result<(Box<dyn Read>, u64), DataError> {
     let io = |source| DataError::Io { path: path.to_path_buf(), source };
     let mut file = BufReader::new(File::open(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -36,8 +39,14 @@ fn open(path: &Path) -> Result<Box<dyn Read>, DataError> {
             io(source)
         }
     })?);
+    let size = file.get_ref().metadata().map_err(io)?.len();
+    // gzip is recognised by its magic bytes, not by the file name.
     let head = std::io::BufRead::fill_buf(&mut file).map_err(io)?;
-    if head.starts_with(&[0x1f, 0x8b]) { Ok(Box::new(GzDecoder::new(file))) } else { Ok(Box::new(file)) }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok((Box::new(GzDecoder::new(file)), size.saturating_mul(MAX_GZIP_RATIO)))
+    } else {
+        Ok((Box::new(file), size))
+    }
 }
 
 /// Reads up to `buf.len()` bytes, returning how many arrived before the end.
@@ -72,7 +81,7 @@ fn read_error(path: &Path, source: std::io::Error) -> DataError {
 /// never to a size the header merely declares.
 pub fn read_idx_u8(path: impl AsRef<Path>, ndim: u8) -> Result<IdxU8, DataError> {
     let path = path.as_ref();
-    let mut reader = open(path)?;
+    let (mut reader, max_bytes) = open(path)?;
     let mut magic = [0u8; 4];
     let got = read_fully(&mut reader, &mut magic, path)?;
     if got < 4 {
@@ -91,7 +100,12 @@ pub fn read_idx_u8(path: impl AsRef<Path>, ndim: u8) -> Result<IdxU8, DataError>
         header.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     // u64 arithmetic: 32-bit sizes multiplied can exceed usize on 32-bit targets.
     let expected: u64 = dims.iter().map(|&d| d as u64).product();
+    // Reserve what the header declares only when the file can hold it: a corrupt header
+    // then costs no huge allocation, and a valid file is read without reallocating.
     let mut data = Vec::new();
+    if expected <= max_bytes {
+        data.reserve_exact(expected as usize);
+    }
     let read = reader.by_ref().take(expected).read_to_end(&mut data).map_err(|e| read_error(path, e))?;
     if (read as u64) < expected {
         return Err(truncated(path, expected, read));

@@ -155,6 +155,16 @@ impl Sequential {
         Ok(self.run_forward(mode))
     }
 
+    /// Swaps the input of the last forward pass out of the model into `buffer` (and
+    /// `buffer`'s old contents in): the way back after [`Sequential::forward_swap`]. A later
+    /// `backward` needs that input, so call this only when done with the batch.
+    pub fn take_input(&mut self, buffer: &mut Matrix) {
+        if let Some(input) = self.activations.first_mut() {
+            std::mem::swap(input, buffer);
+            self.has_forward = false;
+        }
+    }
+
     fn check_input(&self, input: &Matrix) -> Result<(), NnError> {
         if let Some(expected) = self.in_features {
             if input.cols() != expected {

@@ -47,12 +47,9 @@ pub fn matmul<'l, 'r>(
     alpha: f32,
     par: Par,
 ) {
-    let lhs = lhs.into();
-    let rhs = rhs.into();
-    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    check_shapes(dst, lhs, rhs);
-    let par = par.above(m * n * k, PARALLEL_THRESHOLD_MULADDS);
-    product(dst, accum, lhs, rhs, alpha, par);
+    let (lhs, rhs) = (lhs.into(), rhs.into());
+    let par = par.above(lhs.rows * lhs.cols * rhs.cols, PARALLEL_THRESHOLD_MULADDS);
+    matmul_unthresholded(dst, accum, lhs, rhs, alpha, par);
 }
 
 /// [`matmul`] without the [`PARALLEL_THRESHOLD_MULADDS`] cut-off: `par` is used as given,

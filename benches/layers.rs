@@ -41,6 +41,40 @@ fn linear(c: &mut Criterion) {
     group.finish();
 }
 
+/// The first layer on real MNIST batches (about 19% non-zero pixels): the sparse path against
+/// the same product forced dense, which chose `SPARSE_INPUT_MAX_DENSITY`.
+fn sparse_input(c: &mut Criterion) {
+    let mnist = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist")).expect("committed");
+    let mut group = c.benchmark_group("Linear sparse input");
+    for &(batch, outputs) in &[(64usize, 128usize), (256, 128), (64, 512)] {
+        let indices: Vec<usize> = (0..batch).collect();
+        let (mut images, mut labels) = (Matrix::default(), Labels::default());
+        mnist.train.gather(&indices, &mut images, &mut labels);
+        let flops = (2 * batch * 784 * outputs) as u64;
+        // A copy with the zeros replaced by 1e-6 (a normal float: denormals would be slow):
+        // the same product to within rounding, on the dense path.
+        let mut dense_images = images.clone();
+        dense_images.as_mut_slice().iter_mut().filter(|v| **v == 0.0).for_each(|v| *v = 1e-6);
+        for (label, input) in [("sparse", &images), ("dense", &dense_images)] {
+            let mut layer = Linear::new(784, outputs, &mut seeded_rng(0));
+            let grad = random(batch, outputs, 2);
+            let mut output = Matrix::default();
+            let name = format!("b{batch} 784->{outputs} {label}");
+            group.throughput(Throughput::Elements(flops));
+            group.bench_function(BenchmarkId::new("forward", &name), |b| {
+                b.iter(|| layer.forward(input, &mut output, Mode::Train))
+            });
+            group.bench_function(BenchmarkId::new("forward+weight grad", &name), |b| {
+                b.iter(|| {
+                    layer.forward(input, &mut output, Mode::Train);
+                    layer.backward(input, &output, &grad, None);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn activations(c: &mut Criterion) {
     let mut group = c.benchmark_group("activation");
     let layers: Vec<Box<dyn Layer>> =
@@ -101,6 +135,6 @@ fn train_step(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = linear, activations, train_step
+    targets = linear, sparse_input, activations, train_step
 }
 criterion_main!(benches);

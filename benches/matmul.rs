@@ -7,7 +7,10 @@
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use percept::linalg::{Accum, Matrix, Par, matmul_unthresholded, set_num_threads};
+use percept::linalg::{
+    Accum, Matrix, Par, SparseRows, matmul_unthresholded, set_num_threads, sparse_matmul,
+    sparse_transpose_matmul,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -66,9 +69,43 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// A first layer's forward and weight-gradient products (batch 64, 784 → 128), sparse
+/// (rebuilding the sparse copy each time, as `Linear` does) against dense, as the input's
+/// density grows: where the lines cross is `SPARSE_INPUT_MAX_DENSITY`.
+fn sparse_vs_dense(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut group = c.benchmark_group("sparse vs dense");
+    let (batch, inputs, outputs) = (64, 784, 128);
+    let weight = random(inputs, outputs, &mut rng);
+    let grad = random(batch, outputs, &mut rng);
+    let (mut out, mut weight_grad) = (Matrix::zeros(batch, outputs), Matrix::zeros(inputs, outputs));
+    group.throughput(Throughput::Elements((4 * batch * inputs * outputs) as u64));
+    for density in [0.1f32, 0.2, 0.3, 0.4, 0.5] {
+        let x = Matrix::from_fn(batch, inputs, |_, _| {
+            if rng.random::<f32>() < density { rng.random_range(0.01f32..1.0) } else { 0.0 }
+        });
+        let mut sparse = SparseRows::new();
+        let label = format!("density {density}");
+        group.bench_function(BenchmarkId::new("sparse", &label), |b| {
+            b.iter(|| {
+                assert!(sparse.try_from_dense(&x, 1.0));
+                sparse_matmul(&mut out, &sparse, &weight, Par::Seq);
+                sparse_transpose_matmul(&mut weight_grad, &mut sparse, &grad, Par::Seq);
+            })
+        });
+        group.bench_function(BenchmarkId::new("dense", &label), |b| {
+            b.iter(|| {
+                matmul_unthresholded(&mut out, Accum::Replace, &x, &weight, 1.0, Par::Seq);
+                matmul_unthresholded(&mut weight_grad, Accum::Replace, x.t(), &grad, 1.0, Par::Seq);
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = bench
+    targets = bench, sparse_vs_dense
 }
 criterion_main!(benches);

@@ -17,8 +17,16 @@ pub(crate) fn for_row_blocks<F>(par: Par, data: &mut [f32], cols: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {
+    split_rows(par.above(data.len(), ELEMENTWISE_PARALLEL_THRESHOLD), data, cols, f);
+}
+
+/// [`for_row_blocks`] without the size threshold: for kernels whose work per element is not
+/// one operation, which decide for themselves whether a split pays.
+pub(crate) fn split_rows<F>(par: Par, data: &mut [f32], cols: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
     let rows = data.len().checked_div(cols).unwrap_or(0);
-    let par = par.above(data.len(), ELEMENTWISE_PARALLEL_THRESHOLD);
     match par {
         Par::Threads(t) if rows > 1 => {
             let rows_per_block = rows.div_ceil(t.get());

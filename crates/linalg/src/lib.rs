@@ -36,6 +36,7 @@ mod matmul;
 mod matrix;
 mod par;
 mod rows;
+mod sparse;
 
 pub use elementwise::{
     ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, map, map_inplace, zip_map,
@@ -44,3 +45,4 @@ pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded
 pub use matrix::{Matrix, MatrixRef};
 pub use par::{Par, ThreadsError, install, num_threads, set_num_threads};
 pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};
+pub use sparse::{SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows, sparse_matmul, sparse_transpose_matmul};

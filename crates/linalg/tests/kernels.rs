@@ -212,3 +212,73 @@ fn matrix_resize_reuses_and_reshapes() {
     assert_eq!(m.len(), 6);
     assert!(format!("{m}").starts_with("Matrix [3, 2]"));
 }
+
+/// A matrix with about `density` of its elements non-zero.
+fn sparse_random(rows: usize, cols: usize, density: f32, rng: &mut ChaCha8Rng) -> Matrix {
+    Matrix::from_fn(rows, cols, |_, _| {
+        if rng.random::<f32>() < density { rng.random_range(-1.0f32..1.0) } else { 0.0 }
+    })
+}
+
+#[test]
+fn sparse_products_match_naive() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    // Output widths around the 64-wide register block and the tail path; 600 rows × 784
+    // at 20% crosses the parallel threshold.
+    for &(batch, inputs, outputs) in
+        &[(1, 1, 1), (15, 17, 16), (17, 63, 65), (64, 129, 127), (65, 784, 128), (600, 784, 129)]
+    {
+        let x = sparse_random(batch, inputs, 0.2, &mut rng);
+        let w_t = random(inputs, outputs, &mut rng);
+        let grad = random(batch, outputs, &mut rng);
+        let mut sparse = SparseRows::new();
+        assert!(sparse.try_from_dense(&x, 1.0));
+        assert_eq!(sparse.nnz(), x.as_slice().iter().filter(|&&v| v != 0.0).count());
+        let forward = naive_matmul(x.view(), w_t.view());
+        let weight_grad = naive_matmul(x.t(), grad.view());
+        for par in pars() {
+            let mut dst = Matrix::filled(batch, outputs, f32::NAN);
+            sparse_matmul(&mut dst, &sparse, &w_t, par);
+            assert_close(
+                dst.as_slice(),
+                &forward,
+                1e-5,
+                &format!("sparse_matmul {batch}x{inputs}x{outputs}"),
+            );
+            let mut dst = Matrix::filled(inputs, outputs, f32::NAN);
+            sparse_transpose_matmul(&mut dst, &mut sparse, &grad, par);
+            let what = format!("sparse_transpose_matmul {batch}x{inputs}x{outputs}");
+            assert_close(dst.as_slice(), &weight_grad, 1e-5, &what);
+        }
+    }
+}
+
+#[test]
+fn sparse_products_are_bit_identical_across_thread_counts() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let x = sparse_random(256, 784, 0.2, &mut rng);
+    let w_t = random(784, 128, &mut rng);
+    let grad = random(256, 128, &mut rng);
+    let mut sparse = SparseRows::new();
+    assert!(sparse.try_from_dense(&x, 0.5));
+    let run = |par, sparse: &mut SparseRows| {
+        let mut out = Matrix::zeros(256, 128);
+        sparse_matmul(&mut out, sparse, &w_t, par);
+        let mut weight_grad = Matrix::zeros(784, 128);
+        sparse_transpose_matmul(&mut weight_grad, sparse, &grad, par);
+        (out, weight_grad)
+    };
+    assert_eq!(run(Par::Seq, &mut sparse), run(Par::with_threads(2), &mut sparse));
+}
+
+#[test]
+fn sparse_build_stops_above_the_density_limit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let x = sparse_random(50, 100, 0.5, &mut rng);
+    let mut sparse = SparseRows::new();
+    assert!(!sparse.try_from_dense(&x, 0.25), "half the elements are non-zero");
+    assert!(sparse.try_from_dense(&x, 0.75));
+    assert_eq!(sparse.shape(), [50, 100]);
+}

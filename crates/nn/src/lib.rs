@@ -48,6 +48,6 @@ mod sequential;
 pub use error::NnError;
 pub use init::{Init, Rng, seeded_rng};
 pub use layer::{Layer, Mode, Param, Parameters};
-pub use layers::{Linear, ReLU, Sigmoid, Softmax, Tanh};
+pub use layers::{Linear, ReLU, SPARSE_INPUT_MAX_DENSITY, Sigmoid, Softmax, Tanh};
 pub use loss::{CrossEntropy, Loss, Mae, Mse, SoftmaxCrossEntropy, Targets};
 pub use sequential::Sequential;

@@ -32,6 +32,18 @@ fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
     }
 }
 
+/// The transpose of `m`. PyTorch stores a linear layer's weight as `[out, in]`; percept as
+/// `[in, out]` (see `Linear`), so weights go in transposed and their gradients come back
+/// transposed for comparison with PyTorch's numbers.
+fn transposed(m: &Matrix) -> Matrix {
+    Matrix::from_fn(m.cols(), m.rows(), |r, c| m.get(c, r))
+}
+
+/// A PyTorch `[out, in]` weight, given row by row, in percept's `[in, out]` layout.
+fn torch_weight(out_features: usize, in_features: usize, values: Vec<f32>) -> Matrix {
+    transposed(&Matrix::from_vec(out_features, in_features, values))
+}
+
 /// Runs `layer` forward on `x` and backward with `output_grad`; returns the output and the
 /// input gradient. Both buffers start as NaN so that every element must be written.
 fn run_layer(layer: &mut dyn Layer, x: &Matrix, output_grad: &Matrix) -> (Matrix, Matrix) {
@@ -73,8 +85,7 @@ fn run_loss(
 // show(x=x, w=w, b=b, g=g, y=y, dx=x.grad, dw=w.grad, db=b.grad)
 #[test]
 fn linear_matches_pytorch() {
-    let weight =
-        Matrix::from_vec(3, 4, vec![0.2, -0.5, 0.7, 1.1, -0.9, 0.3, 0.25, -0.4, 0.6, 0.8, -1.3, 0.15]);
+    let weight = torch_weight(3, 4, vec![0.2, -0.5, 0.7, 1.1, -0.9, 0.3, 0.25, -0.4, 0.6, 0.8, -1.3, 0.15]);
     let bias = Matrix::from_vec(1, 3, vec![0.1, -0.2, 0.35]);
     let mut layer = Linear::from_parameters(weight, bias);
     let x = Matrix::from_vec(
@@ -140,9 +151,9 @@ fn linear_matches_pytorch() {
         TOL,
         "Linear input gradient",
     );
-    assert_eq!(layer.weight_grad().shape(), [3, 4]);
+    assert_eq!(layer.weight_grad().shape(), [4, 3]);
     assert_close(
-        layer.weight_grad().as_slice(),
+        transposed(layer.weight_grad()).as_slice(),
         &[-3.79, -1.655, 2.77, -0.82, 2.76, 3.1899998, -4.03, 0.82, 2.55, -2.5175002, 6.545, 2.7799997],
         TOL,
         "Linear weight gradient",
@@ -644,12 +655,12 @@ fn model_gradients_match_pytorch_sequential() -> Result<(), NnError> {
     let mut model = Sequential::new();
     model
         .add(Linear::from_parameters(
-            Matrix::from_vec(4, 3, vec![0.2, -0.5, 0.7, 1.1, -0.9, 0.3, 0.25, -0.4, 0.6, 0.8, -1.3, 0.15]),
+            torch_weight(4, 3, vec![0.2, -0.5, 0.7, 1.1, -0.9, 0.3, 0.25, -0.4, 0.6, 0.8, -1.3, 0.15]),
             Matrix::from_vec(1, 4, vec![0.1, -0.2, 0.35, -0.05]),
         ))?
         .add(Tanh)?
         .add(Linear::from_parameters(
-            Matrix::from_vec(2, 4, vec![0.6, -0.7, 1.2, 0.3, -0.9, 0.4, -0.5, 1.0]),
+            torch_weight(2, 4, vec![0.6, -0.7, 1.2, 0.3, -0.9, 0.4, -0.5, 1.0]),
             Matrix::from_vec(1, 2, vec![0.15, -0.25]),
         ))?;
     assert_eq!(model.layers().len(), 3);
@@ -669,7 +680,11 @@ fn model_gradients_match_pytorch_sequential() -> Result<(), NnError> {
     model.backward(&grad)?;
 
     let mut grads = Vec::new();
-    model.visit_parameters(&mut |p| grads.push((p.name, p.grad.shape(), p.grad.as_slice().to_vec())));
+    // Weights come back in PyTorch's [out, in] layout for the comparison.
+    model.visit_parameters(&mut |p| {
+        let grad = if p.name == "weight" { transposed(p.grad) } else { p.grad.clone() };
+        grads.push((p.name, grad.shape(), grad.as_slice().to_vec()))
+    });
     let want: [(&str, [usize; 2], &[f32]); 4] = [
         (
             "weight",

@@ -326,3 +326,40 @@ fn initializers_have_the_documented_spread() {
     let b = Linear::new(10, 10, &mut seeded_rng(9));
     assert_eq!(a.weight(), b.weight());
 }
+
+#[test]
+fn linear_sparse_path_matches_a_naive_product_and_the_gradient_check() {
+    // 90% zeros: well under SPARSE_INPUT_MAX_DENSITY, so forward and backward skip them.
+    let mut rng = seeded_rng(21);
+    let input =
+        Matrix::from_fn(
+            9,
+            70,
+            |_, _| if rng.random::<f32>() < 0.1 { rng.random_range(-1.0f32..1.0) } else { 0.0 },
+        );
+    let mut layer = Linear::new(70, 67, &mut rng);
+    let mut output = Matrix::default();
+    layer.forward(&input, &mut output, Mode::Train);
+    let grad = Matrix::from_fn(9, 67, |r, c| ((r * 7 + c) % 11) as f32 * 0.1 - 0.5);
+    let mut input_grad = Matrix::default();
+    layer.backward(&input, &output, &grad, Some(&mut input_grad));
+    let (weight, bias) = (layer.weight(), layer.bias());
+    for i in 0..9 {
+        for o in 0..67 {
+            let want: f64 = bias.get(0, o) as f64
+                + (0..70).map(|j| input.get(i, j) as f64 * weight.get(j, o) as f64).sum::<f64>();
+            assert!((output.get(i, o) as f64 - want).abs() < 1e-5, "output ({i}, {o})");
+        }
+    }
+    for j in 0..70 {
+        for o in 0..67 {
+            let want: f64 = (0..9).map(|i| input.get(i, j) as f64 * grad.get(i, o) as f64).sum();
+            assert!((layer.weight_grad().get(j, o) as f64 - want).abs() < 1e-5, "weight gradient ({j}, {o})");
+        }
+    }
+    // Perturbing a zero makes it non-zero; the sparse path must follow that too.
+    let small_input =
+        Matrix::from_fn(4, 12, |r, c| if (r + c) % 5 == 0 { 0.5 + r as f32 * 0.1 } else { 0.0 });
+    let report = check_layer(&mut Linear::new(12, 5, &mut rng), &small_input, &Options::default());
+    assert_passes(report);
+}

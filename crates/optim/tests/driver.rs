@@ -20,12 +20,12 @@ fn layer_with_gradients() -> Linear {
 #[test]
 fn sgd_subtracts_learning_rate_times_gradient() {
     let mut layer = layer_with_gradients();
-    // ∂L/∂W = gradᵀ · input = [[0.5·1 + 2·(−1), 0.5·2 + 2·0.5], [−1·1 + 0, −1·2 + 0]]
-    assert_eq!(layer.weight_grad().as_slice(), &[-1.5, 2.0, -1.0, -2.0]);
+    // weight is [in, out]: ∂L/∂W = inputᵀ · grad = [[1·0.5 − 1·2, 1·(−1) − 1·0], [2·0.5 + 0.5·2, 2·(−1) + 0]]
+    assert_eq!(layer.weight_grad().as_slice(), &[-1.5, -1.0, 2.0, -2.0]);
     assert_eq!(layer.bias_grad().as_slice(), &[2.5, -1.0]);
     let mut optimizer = Optimizer::new(Sgd::new(0.1));
     optimizer.step(&mut layer);
-    let expected_weight = [1.0 + 0.15, -2.0 - 0.2, 0.5 + 0.1, 3.0 + 0.2];
+    let expected_weight = [1.0 + 0.15, -2.0 + 0.1, 0.5 - 0.2, 3.0 + 0.2];
     for (got, want) in layer.weight().as_slice().iter().zip(expected_weight) {
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     }
@@ -66,7 +66,7 @@ fn the_driver_keeps_state_per_parameter_and_counts_steps() {
     optimizer.step(&mut layer);
     optimizer.step(&mut layer);
     // After two steps the state holds 2·grad and the step count is 2: value = 4·grad.
-    assert_eq!(layer.weight().as_slice(), &[-6.0, 8.0, -4.0, -8.0]);
+    assert_eq!(layer.weight().as_slice(), &[-6.0, -4.0, 8.0, -8.0]);
     assert_eq!(layer.bias().as_slice(), &[10.0, -4.0]);
     // A boxed rule works the same through the default type parameter.
     let mut boxed: Optimizer = Optimizer::new(Box::new(Sgd::new(1.0)));
@@ -79,6 +79,6 @@ fn the_driver_keeps_state_per_parameter_and_counts_steps() {
 fn a_different_model_on_the_same_optimizer_is_caught() {
     let mut optimizer = Optimizer::new(Accumulate);
     optimizer.step(&mut layer_with_gradients());
-    let mut other = Linear::from_parameters(Matrix::zeros(3, 2), Matrix::zeros(1, 3));
+    let mut other = Linear::from_parameters(Matrix::zeros(2, 3), Matrix::zeros(1, 3));
     optimizer.step(&mut other);
 }

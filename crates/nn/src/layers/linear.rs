@@ -1,18 +1,32 @@
 //! `Linear`: the fully connected layer.
 
-use percept_linalg::{Accum, Matrix, Par, add_row_vector, column_sums, matmul};
+use percept_linalg::{
+    Accum, Matrix, Par, SparseRows, add_row_vector, column_sums, matmul, sparse_matmul,
+    sparse_transpose_matmul,
+};
 
 use crate::{Init, Layer, Mode, Param, Rng};
 
-/// A fully connected layer: `output = input · weightᵀ + bias`.
+/// A fully connected layer: `output = input · weight + bias`.
 ///
-/// `weight` has shape `[out_features, in_features]`, as in PyTorch and the lesson, and `bias`
-/// has shape `[1, out_features]`.
+/// `weight` has shape `[in_features, out_features]` and `bias` has shape `[1, out_features]`.
+/// That is the layout of Keras' `Dense` kernel and Flax's `Dense`, and the transpose of
+/// PyTorch's `nn.Linear.weight` and the lesson's `W` (`(nout, nin)`, used as `x Wᵀ`): the same
+/// numbers, stored so that a sample's output is a sum of weight *rows*, one per input feature.
+/// That layout is what lets sparse inputs skip their zeros (below) without copying the weight.
+///
+/// When at most [`SPARSE_INPUT_MAX_DENSITY`] of a batch's input values are non-zero (MNIST
+/// images: about 19%), both products skip the zeros: each output row sums the weight rows of
+/// the sample's non-zero features, and each weight-gradient row sums the output-gradient rows
+/// of the samples where that feature is non-zero (the trick of NNUE chess evaluators' first
+/// layer). Same mathematics, a fraction of the work; results agree with the dense path to
+/// rounding.
 ///
 /// ```
 /// use percept_nn::{Layer, Linear, Mode, seeded_rng};
 /// use percept_linalg::Matrix;
 /// let mut layer = Linear::new(3, 2, &mut seeded_rng(0));
+/// assert_eq!(layer.weight().shape(), [3, 2]);
 /// let mut output = Matrix::default();
 /// layer.forward(&Matrix::zeros(4, 3), &mut output, Mode::Eval);
 /// assert_eq!(output.shape(), [4, 2]);
@@ -24,6 +38,29 @@ pub struct Linear {
     bias: Matrix,
     weight_grad: Matrix,
     bias_grad: Matrix,
+    sparse: SparseInput,
+}
+
+/// Inputs with at most this fraction of non-zero values take the sparse path.
+///
+/// Chosen with `cargo bench --bench matmul -- "sparse vs dense"` (batch 64, 784 → 128,
+/// forward and weight gradient, one thread, randomly placed non-zeros): the sparse path took
+/// 103 µs at 10% density, 173 µs at 20%, 229 µs at 30% and 287 µs at 40%, against a flat
+/// 235 µs dense. 25% keeps to the side where it wins; MNIST images (19%, in blank-heavy
+/// rows that the scan skips in blocks) gain more than random data of the same density.
+pub const SPARSE_INPUT_MAX_DENSITY: f32 = 0.25;
+
+/// The input of the last forward pass by rows, when it took the sparse path.
+#[derive(Clone, Debug, Default)]
+struct SparseInput {
+    rows: SparseRows,
+    /// Address and shape of the input stored in `rows`, so that backward reuses it only for
+    /// that same input.
+    stored_for: Option<(usize, [usize; 2])>,
+}
+
+fn identity(input: &Matrix) -> (usize, [usize; 2]) {
+    (input.as_slice().as_ptr() as usize, input.shape())
 }
 
 impl Linear {
@@ -45,35 +82,37 @@ impl Linear {
         bias_init: Init,
         rng: &mut Rng,
     ) -> Self {
-        let mut weight = Matrix::zeros(out_features, in_features);
+        let mut weight = Matrix::zeros(in_features, out_features);
         let mut bias = Matrix::zeros(1, out_features);
         weight_init.fill(&mut weight, in_features, rng);
         bias_init.fill(&mut bias, in_features, rng);
         Self::from_parameters(weight, bias)
     }
 
-    /// A layer with the given `weight` (`[out, in]`) and `bias` (`[1, out]`).
+    /// A layer with the given `weight` (`[in, out]`) and `bias` (`[1, out]`). For PyTorch's
+    /// `[out, in]` weight, pass its transpose.
     ///
     /// # Panics
-    /// If `bias` is not `[1, weight.rows()]`.
+    /// If `bias` is not `[1, weight.cols()]`.
     #[track_caller]
     pub fn from_parameters(weight: Matrix, bias: Matrix) -> Self {
         assert!(
-            bias.shape() == [1, weight.rows()],
+            bias.shape() == [1, weight.cols()],
             "Linear: bias has shape {:?} but weight {:?} needs [1, {}]",
             bias.shape(),
             weight.shape(),
-            weight.rows()
+            weight.cols()
         );
         Self {
             weight_grad: Matrix::zeros(weight.rows(), weight.cols()),
-            bias_grad: Matrix::zeros(1, weight.rows()),
+            bias_grad: Matrix::zeros(1, weight.cols()),
             weight,
             bias,
+            sparse: SparseInput::default(),
         }
     }
 
-    /// `[out_features, in_features]`.
+    /// `[in_features, out_features]`.
     pub fn weight(&self) -> &Matrix {
         &self.weight
     }
@@ -83,7 +122,7 @@ impl Linear {
         &self.bias
     }
 
-    /// `∂loss/∂weight` from the last backward pass.
+    /// `∂loss/∂weight` from the last backward pass, `[in_features, out_features]`.
     pub fn weight_grad(&self) -> &Matrix {
         &self.weight_grad
     }
@@ -100,42 +139,51 @@ impl Layer for Linear {
     }
 
     fn describe(&self) -> String {
-        format!("Linear({} → {})", self.weight.cols(), self.weight.rows())
+        format!("Linear({} → {})", self.weight.rows(), self.weight.cols())
     }
 
     fn in_features(&self) -> Option<usize> {
-        Some(self.weight.cols())
+        Some(self.weight.rows())
     }
 
     fn out_features(&self, _in_features: usize) -> usize {
-        self.weight.rows()
+        self.weight.cols()
     }
 
     /// # Shapes
     /// `input`: `[batch, in_features]`, `output`: `[batch, out_features]`
     ///
-    /// `output = input · weightᵀ + bias`
+    /// `output = input · weight + bias`
     #[track_caller]
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
         assert!(
-            input.cols() == self.weight.cols(),
+            input.cols() == self.weight.rows(),
             "{}: input has shape {:?}, expected [batch, {}]",
             self.describe(),
             input.shape(),
-            self.weight.cols()
+            self.weight.rows()
         );
-        output.resize(input.rows(), self.weight.rows());
+        output.resize(input.rows(), self.weight.cols());
         let par = Par::current();
-        matmul(output, Accum::Replace, input, self.weight.t(), 1.0, par);
+        let sparse = &mut self.sparse;
+        if sparse.rows.try_from_dense(input, SPARSE_INPUT_MAX_DENSITY) {
+            // Row i of the output: Σ over non-zero features j of input[i, j] · weight[j, ·].
+            sparse_matmul(output, &sparse.rows, &self.weight, par);
+            sparse.stored_for = Some(identity(input));
+        } else {
+            matmul(output, Accum::Replace, input, &self.weight, 1.0, par);
+            sparse.stored_for = None;
+        }
         add_row_vector(output, self.bias.as_slice(), par);
     }
 
     /// # Shapes
     /// `output_grad`: `[batch, out_features]`, `input_grad`: `[batch, in_features]`
     ///
-    /// With `dz = output_grad`: `∂L/∂weight = dzᵀ · input`, `∂L/∂bias = Σ_batch dz`,
-    /// `∂L/∂input = dz · weight` (the lesson's `dW = dz.T @ x`, `db = dz.sum(0)`,
-    /// `dx = dz @ W`). Sums over the batch: any averaging belongs to the loss.
+    /// With `dz = output_grad`: `∂L/∂weight = inputᵀ · dz`, `∂L/∂bias = Σ_batch dz`,
+    /// `∂L/∂input = dz · weightᵀ` (the lesson's `dW = dz.T @ x`, `db = dz.sum(0)`,
+    /// `dx = dz @ W`, with its `W` being our `weightᵀ`). Sums over the batch: any averaging
+    /// belongs to the loss.
     #[track_caller]
     fn backward(
         &mut self,
@@ -145,19 +193,25 @@ impl Layer for Linear {
         input_grad: Option<&mut Matrix>,
     ) {
         assert!(
-            output_grad.shape() == [input.rows(), self.weight.rows()],
+            output_grad.shape() == [input.rows(), self.weight.cols()],
             "{}: output gradient has shape {:?}, expected [{}, {}]",
             self.describe(),
             output_grad.shape(),
             input.rows(),
-            self.weight.rows()
+            self.weight.cols()
         );
         let par = Par::current();
-        matmul(&mut self.weight_grad, Accum::Replace, output_grad.t(), input, 1.0, par);
+        let sparse = &mut self.sparse;
+        if sparse.stored_for == Some(identity(input)) {
+            // Row j of ∂L/∂weight: Σ over samples i where input[i, j] ≠ 0 of input[i, j] · dz[i, ·].
+            sparse_transpose_matmul(&mut self.weight_grad, &mut sparse.rows, output_grad, par);
+        } else {
+            matmul(&mut self.weight_grad, Accum::Replace, input.t(), output_grad, 1.0, par);
+        }
         column_sums(self.bias_grad.as_mut_slice(), Accum::Replace, output_grad);
         if let Some(input_grad) = input_grad {
             input_grad.resize(input.rows(), input.cols());
-            matmul(input_grad, Accum::Replace, output_grad, &self.weight, 1.0, par);
+            matmul(input_grad, Accum::Replace, output_grad, self.weight.t(), 1.0, par);
         }
     }
 

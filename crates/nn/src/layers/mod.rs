@@ -7,7 +7,7 @@ mod sigmoid;
 mod softmax;
 mod tanh;
 
-pub use linear::Linear;
+pub use linear::{Linear, SPARSE_INPUT_MAX_DENSITY};
 pub use relu::ReLU;
 pub use sigmoid::Sigmoid;
 pub use softmax::Softmax;

@@ -1,0 +1,256 @@
+//! Products with a mostly-zero left operand, such as MNIST images (81% of pixels are 0).
+//!
+//! A dense product spends most of its time multiplying by those zeros. Stored by rows (CSR),
+//! a sample's product with a weight matrix kept as `[in, out]` is a sum of the weight rows of
+//! its non-zero features, and the weight gradient `inputᵀ · output_grad` is, per feature, a sum
+//! of the output-gradient rows of the samples where that feature is non-zero (the same idea as
+//! the "efficiently updatable" first layer of NNUE chess evaluators). Work scales with the
+//! non-zeros instead of the matrix size.
+
+use crate::elementwise::split_rows;
+use crate::{Matrix, Par};
+
+/// Below this many multiply-adds a sparse product runs on one thread whatever `par` says
+/// (the same hand-over cost as for dense products; see `PARALLEL_THRESHOLD_MULADDS`).
+pub const SPARSE_PARALLEL_THRESHOLD_MULADDS: usize = 2 * 1024 * 1024;
+
+/// A matrix stored by its non-zero elements, row by row (CSR), with a by-column copy (CSC)
+/// built on demand for transposed products. Buffers are reused across rebuilds.
+#[derive(Clone, Debug, Default)]
+pub struct SparseRows {
+    rows: usize,
+    cols: usize,
+    row_starts: Vec<u32>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    /// Stored elements: `indices` and `values` are longer (scratch room past the end).
+    nnz: usize,
+    columns_built: bool,
+    col_starts: Vec<u32>,
+    col_rows: Vec<u32>,
+    col_values: Vec<f32>,
+}
+
+impl SparseRows {
+    /// An empty matrix.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds `self` from `src` when at most `max_density` of its elements are non-zero and
+    /// returns `true`; otherwise stops scanning early and returns `false` (contents then
+    /// unspecified). After the first build of a given size this allocates nothing.
+    pub fn try_from_dense(&mut self, src: &Matrix, max_density: f32) -> bool {
+        let budget = (max_density.clamp(0.0, 1.0) as f64 * src.len() as f64) as usize;
+        if src.len() > u32::MAX as usize {
+            return false;
+        }
+        self.rows = src.rows();
+        self.cols = src.cols();
+        self.columns_built = false;
+        self.row_starts.clear();
+        self.row_starts.push(0);
+        // Room for every non-zero within budget plus one whole row, so the loop below can
+        // write each candidate unconditionally and advance only past non-zeros (branch-free
+        // compaction), checking the budget once per row.
+        let capacity = budget + src.cols();
+        if self.indices.len() < capacity {
+            self.indices.resize(capacity, 0);
+            self.values.resize(capacity, 0.0);
+        }
+        let mut n = 0;
+        // A prefix much denser than the limit gives up early: a dense matrix (a ReLU output,
+        // about half zeros) then costs a scan of a few rows, not of most of it.
+        let early_limit = 1.5 * max_density as f64 * src.cols() as f64;
+        for (r, row) in src.row_iter().enumerate() {
+            // Skip all-zero runs of 16 with one vectorizable test (images have long blank
+            // stretches). `bits << 1` drops the sign, so -0.0 counts as zero, as it does in the
+            // products.
+            const CHUNK: usize = 16;
+            let mut base = 0;
+            for chunk in row.chunks(CHUNK) {
+                let bits = chunk.iter().fold(0u32, |bits, v| bits | v.to_bits());
+                if bits << 1 != 0 {
+                    for (k, &v) in chunk.iter().enumerate() {
+                        self.indices[n] = (base + k) as u32;
+                        self.values[n] = v;
+                        n += (v != 0.0) as usize;
+                    }
+                }
+                base += CHUNK;
+            }
+            if n > budget || (r >= 3 && n as f64 > early_limit * (r + 1) as f64) {
+                return false;
+            }
+            self.row_starts.push(n as u32);
+        }
+        self.nnz = n;
+        true
+    }
+
+    /// `[rows, cols]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    /// Number of stored (non-zero) elements.
+    pub fn nnz(&self) -> usize {
+        self.nnz
+    }
+
+    /// Builds the by-column copy (a counting sort of the row copy), once per rebuild.
+    fn build_columns(&mut self) {
+        if self.columns_built {
+            return;
+        }
+        self.col_starts.clear();
+        self.col_starts.resize(self.cols + 1, 0);
+        for &j in &self.indices[..self.nnz] {
+            self.col_starts[j as usize + 1] += 1;
+        }
+        for j in 0..self.cols {
+            self.col_starts[j + 1] += self.col_starts[j];
+        }
+        self.col_rows.resize(self.nnz(), 0);
+        self.col_values.resize(self.nnz(), 0.0);
+        // Filling in row order keeps each column's entries in row order: a fixed summation
+        // order for the gradient.
+        let mut cursor = std::mem::take(&mut self.col_starts);
+        for r in 0..self.rows {
+            let (start, end) = (self.row_starts[r] as usize, self.row_starts[r + 1] as usize);
+            for k in start..end {
+                let j = self.indices[k] as usize;
+                let slot = cursor[j] as usize;
+                self.col_rows[slot] = r as u32;
+                self.col_values[slot] = self.values[k];
+                cursor[j] += 1;
+            }
+        }
+        // `cursor[j]` now holds the end of column j, which is the start of column j + 1.
+        for j in (1..=self.cols).rev() {
+            cursor[j] = cursor[j - 1];
+        }
+        cursor[0] = 0;
+        self.col_starts = cursor;
+        self.columns_built = true;
+    }
+}
+
+/// `dst = x · w_t`, with `x` sparse: each row of `dst` is the sum of the rows of `w_t` picked
+/// by the row's non-zeros, weighted by them.
+///
+/// # Shapes
+/// `x`: `[batch, in]`, `w_t`: `[in, out]`, `dst`: `[batch, out]`
+///
+/// # Panics
+/// If the shapes do not chain.
+#[track_caller]
+pub fn sparse_matmul(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, par: Par) {
+    assert!(
+        w_t.rows() == x.cols && dst.shape() == [x.rows, w_t.cols()],
+        "sparse_matmul: x [{}, {}] · w_t {:?} into dst {:?}",
+        x.rows,
+        x.cols,
+        w_t.shape(),
+        dst.shape()
+    );
+    let out = w_t.cols();
+    let par = par.above(x.nnz() * out, SPARSE_PARALLEL_THRESHOLD_MULADDS);
+    let w = w_t.as_slice();
+    split_rows(par, dst.as_mut_slice(), out, |first_row, block| {
+        for (r, dst_row) in block.chunks_exact_mut(out.max(1)).enumerate() {
+            let row = first_row + r;
+            let range = x.row_starts[row] as usize..x.row_starts[row + 1] as usize;
+            gather_rows(dst_row, &x.indices[range.clone()], &x.values[range], w, out);
+        }
+    });
+}
+
+/// `dst = xᵀ · grad`, with `x` sparse: row `j` of `dst` is the sum of the rows of `grad`
+/// of the samples where feature `j` is non-zero, weighted by it. (The weight gradient of a
+/// layer whose input is `x`, in `[in, out]` layout.)
+///
+/// # Shapes
+/// `x`: `[batch, in]`, `grad`: `[batch, out]`, `dst`: `[in, out]`
+///
+/// # Panics
+/// If the shapes do not chain.
+#[track_caller]
+pub fn sparse_transpose_matmul(dst: &mut Matrix, x: &mut SparseRows, grad: &Matrix, par: Par) {
+    assert!(
+        grad.rows() == x.rows && dst.shape() == [x.cols, grad.cols()],
+        "sparse_transpose_matmul: x [{}, {}]ᵀ · grad {:?} into dst {:?}",
+        x.rows,
+        x.cols,
+        grad.shape(),
+        dst.shape()
+    );
+    x.build_columns();
+    let x = &*x;
+    let out = grad.cols();
+    let par = par.above(x.nnz() * out, SPARSE_PARALLEL_THRESHOLD_MULADDS);
+    let g = grad.as_slice();
+    split_rows(par, dst.as_mut_slice(), out, |first_row, block| {
+        for (r, dst_row) in block.chunks_exact_mut(out.max(1)).enumerate() {
+            let j = first_row + r;
+            let range = x.col_starts[j] as usize..x.col_starts[j + 1] as usize;
+            gather_rows(dst_row, &x.col_rows[range.clone()], &x.col_values[range], g, out);
+        }
+    });
+}
+
+/// `dst = Σ_k values[k] · source[indices[k]]`, where `source` holds rows of `width` values.
+fn gather_rows(dst: &mut [f32], indices: &[u32], values: &[f32], source: &[f32], width: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for (checked above).
+        unsafe { gather_rows_fma(dst, indices, values, source, width) };
+        return;
+    }
+    gather_rows_generic::<false>(dst, indices, values, source, width);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gather_rows_fma(dst: &mut [f32], indices: &[u32], values: &[f32], source: &[f32], width: usize) {
+    gather_rows_generic::<true>(dst, indices, values, source, width);
+}
+
+/// Accumulates in blocks of `BLOCK` outputs held in registers (a fixed-size local array the
+/// compiler keeps in vector registers), so each non-zero costs loads of one source block and
+/// as many fused multiply-adds, with no load or store of the partial sums.
+#[inline(always)]
+fn gather_rows_generic<const FMA: bool>(
+    dst: &mut [f32],
+    indices: &[u32],
+    values: &[f32],
+    source: &[f32],
+    width: usize,
+) {
+    const BLOCK: usize = 64;
+    let madd = |acc: f32, v: f32, w: f32| if FMA { v.mul_add(w, acc) } else { acc + v * w };
+    let mut start = 0;
+    while start + BLOCK <= width {
+        let mut acc = [0.0f32; BLOCK];
+        for (&i, &v) in indices.iter().zip(values) {
+            let offset = i as usize * width + start;
+            // A fixed-size view: no bounds checks inside, so the loop becomes vector FMAs.
+            let row: &[f32; BLOCK] = source[offset..offset + BLOCK].try_into().expect("BLOCK values");
+            for j in 0..BLOCK {
+                acc[j] = madd(acc[j], v, row[j]);
+            }
+        }
+        dst[start..start + BLOCK].copy_from_slice(&acc);
+        start += BLOCK;
+    }
+    if start < width {
+        let tail = &mut dst[start..width];
+        tail.fill(0.0);
+        for (&i, &v) in indices.iter().zip(values) {
+            let row = &source[i as usize * width + start..i as usize * width + width];
+            for (a, &w) in tail.iter_mut().zip(row) {
+                *a = madd(*a, v, w);
+            }
+        }
+    }
+}

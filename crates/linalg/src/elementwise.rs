@@ -1,13 +1,12 @@
 //! Elementwise kernels and column reductions, parallel over blocks of rows.
 
-use rayon::prelude::*;
-
+use crate::team::SendPtr;
 use crate::{Accum, Matrix, Par};
 
 /// Below this many elements an elementwise kernel runs on one thread whatever `par` says.
 ///
-/// Chosen with `cargo bench --bench elementwise`: a rayon split costs a few microseconds, which
-/// a 2-core machine earns back only from about 64K `f32` operations on.
+/// An estimate, not yet measured by a bench of its own: a `map` over 64×1024 elements (65K)
+/// took 4.0 µs on two threads against 4.5 µs on one, so below this a split gains nothing.
 pub const ELEMENTWISE_PARALLEL_THRESHOLD: usize = 64 * 1024;
 
 /// Runs `f(first_row, block)` over contiguous blocks of whole rows of `data` (`cols` values a
@@ -29,11 +28,15 @@ where
     let rows = data.len().checked_div(cols).unwrap_or(0);
     match par {
         Par::Threads(t) if rows > 1 => {
-            let rows_per_block = rows.div_ceil(t.get());
-            crate::install(|| {
-                data.par_chunks_mut(rows_per_block * cols)
-                    .enumerate()
-                    .for_each(|(i, block)| f(i * rows_per_block, block))
+            let rows_per_part = rows.div_ceil(t.get().min(rows));
+            let parts = rows.div_ceil(rows_per_part);
+            let (base, len) = (SendPtr(data.as_mut_ptr()), data.len());
+            crate::par::run_parts(parts, &|part| {
+                let start = part * rows_per_part * cols;
+                let end = (start + rows_per_part * cols).min(len);
+                // SAFETY: parts cover disjoint row ranges of `data`, which outlives the run.
+                let block = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+                f(part * rows_per_part, block);
             });
         }
         _ => f(0, data),

@@ -3,13 +3,13 @@
 //! The numeric floor of percept: [`Matrix`], a row-major `f32` matrix with one row per sample,
 //! and the kernels the layers are built from. Products go through faer's
 //! [`matmul`](faer::linalg::matmul::matmul), with either operand transposed in place;
-//! elementwise work and row reductions are plain loops, split over blocks of rows with rayon
-//! when a matrix is large enough for a second thread to pay. Every kernel writes into a
+//! elementwise work and row reductions are plain loops, split over blocks of rows on percept's worker
+//! threads when a matrix is large enough for a second thread to pay. Every kernel writes into a
 //! destination the caller owns (`dst` first), says whether it replaces or adds ([`Accum`]),
 //! and takes its parallelism as an argument ([`Par`]); [`set_num_threads`] sets what layers
 //! pass as [`Par::current`].
 //!
-//! faer and rayon appear in no public signature, so a faer upgrade touches this crate only.
+//! faer appears in no public signature, so a faer upgrade touches this crate only.
 //!
 //! ```
 //! use percept_linalg::{Accum, Matrix, Par, add_row_vector, matmul, softmax_rows};
@@ -37,12 +37,13 @@ mod matrix;
 mod par;
 mod rows;
 mod sparse;
+mod team;
 
 pub use elementwise::{
     ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, map, map_inplace, zip_map,
 };
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};
-pub use par::{Par, ThreadsError, install, num_threads, set_num_threads};
+pub use par::{Par, ThreadsError, num_threads, set_num_threads};
 pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};
 pub use sparse::{SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows, sparse_matmul, sparse_transpose_matmul};

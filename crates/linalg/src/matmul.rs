@@ -1,5 +1,6 @@
 //! Matrix products through faer.
 
+use crate::team::SendPtr;
 use crate::{Matrix, MatrixRef, Par};
 
 /// Whether a kernel overwrites its destination or adds to it.
@@ -13,11 +14,11 @@ pub enum Accum {
 
 /// Below this many multiply-adds (`m·n·k`) a product runs on one thread whatever `par` says.
 ///
-/// Chosen with `cargo bench --bench matmul` on the 2-core AMD EPYC (AVX-512) these numbers
-/// were measured on: handing half a product to a sleeping rayon worker costs about 15-20 µs,
-/// so a 128³ product (2.1M multiply-adds) still ran 1.3x slower on two threads, while the
-/// 64×784 · 784×128 forward product of an MNIST layer (6.4M) ran in 0.67x the time.
-pub const PARALLEL_THRESHOLD_MULADDS: usize = 4 * 1024 * 1024;
+/// Chosen with `cargo bench --bench matmul` on the 2-core AMD EPYC (AVX-512) development
+/// machine, with parts handed to percept's spinning workers: a 48³ product (110K
+/// multiply-adds) took 1.8x as long on two threads, 64³ (262K) 0.61x, and the MLP shapes
+/// (6.4M for 64×784 · 784×128) 0.52-0.56x.
+pub const PARALLEL_THRESHOLD_MULADDS: usize = 256 * 1024;
 
 /// `dst = alpha · lhs · rhs` (or `dst += …` with [`Accum::Add`]).
 ///
@@ -96,9 +97,7 @@ fn product(dst: &mut Matrix, accum: Accum, lhs: MatrixRef<'_>, rhs: MatrixRef<'_
         Par::Seq => {
             faer::linalg::matmul::matmul(dst, accum, as_faer(lhs), as_faer(rhs), alpha, faer::Par::Seq)
         }
-        Par::Threads(threads) => {
-            crate::install(|| split_product(dst, accum, as_faer(lhs), as_faer(rhs), alpha, threads.get()))
-        }
+        Par::Threads(threads) => split_product(dst, accum, as_faer(lhs), as_faer(rhs), alpha, threads.get()),
     }
 }
 
@@ -106,46 +105,51 @@ fn product(dst: &mut Matrix, accum: Accum, lhs: MatrixRef<'_>, rhs: MatrixRef<'_
 /// register of `f32`, so no thread gets a ragged micro-kernel edge it could have avoided.
 const SPLIT_ALIGN: usize = 16;
 
-/// Splits `dst` into `parts` blocks along its longer side and multiplies each block on its
-/// own thread, with faer's sequential kernel.
+/// Splits `dst` into up to `threads` blocks along its longer side and multiplies each block
+/// on its own thread, with faer's sequential kernel.
 ///
 /// Why not `faer::Par::Rayon`: at MLP shapes (a batch of 64 rows) faer's own split measured
-/// 2-3x *slower* than one thread (`cargo bench --bench matmul`), while two column halves run
-/// close to twice as fast. Each output element is still computed by one thread with the same
-/// sequence of operations over `k`, so results do not depend on the thread count.
+/// 2-3x *slower* than one thread (`cargo bench --bench matmul`). Each output element is
+/// computed by one thread with the same sequence of operations over `k`, so results do not
+/// depend on the thread count.
 fn split_product(
     dst: faer::MatMut<'_, f32>,
     accum: faer::Accum,
     lhs: faer::MatRef<'_, f32>,
     rhs: faer::MatRef<'_, f32>,
     alpha: f32,
-    parts: usize,
+    threads: usize,
 ) {
     let (m, n) = (dst.nrows(), dst.ncols());
     let along_cols = n >= m;
     let len = if along_cols { n } else { m };
-    if parts <= 1 || len < 2 * SPLIT_ALIGN {
+    let step = (len.div_ceil(threads.max(1)).div_ceil(SPLIT_ALIGN) * SPLIT_ALIGN).max(1);
+    let parts = len.div_ceil(step);
+    if parts <= 1 {
         faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, faer::Par::Seq);
         return;
     }
-    let left_parts = parts / 2;
-    let mid = (len * left_parts / parts).div_ceil(SPLIT_ALIGN) * SPLIT_ALIGN;
-    let mid = mid.clamp(SPLIT_ALIGN, len - 1);
-    if along_cols {
-        let (dst_left, dst_right) = dst.split_at_col_mut(mid);
-        let (rhs_left, rhs_right) = rhs.split_at_col(mid);
-        rayon::join(
-            || split_product(dst_left, accum, lhs, rhs_left, alpha, left_parts),
-            || split_product(dst_right, accum, lhs, rhs_right, alpha, parts - left_parts),
-        );
-    } else {
-        let (dst_top, dst_bottom) = dst.split_at_row_mut(mid);
-        let (lhs_top, lhs_bottom) = lhs.split_at_row(mid);
-        rayon::join(
-            || split_product(dst_top, accum, lhs_top, rhs, alpha, left_parts),
-            || split_product(dst_bottom, accum, lhs_bottom, rhs, alpha, parts - left_parts),
-        );
-    }
+    let (row_stride, col_stride) = (dst.row_stride(), dst.col_stride());
+    let base = SendPtr(dst.as_ptr_mut());
+    crate::par::run_parts(parts, &|part| {
+        let start = part * step;
+        let size = step.min(len - start);
+        // SAFETY: parts are disjoint column (or row) ranges of `dst`, which outlives the run;
+        // strides are those of `dst`.
+        unsafe {
+            if along_cols {
+                let ptr = base.get().offset(start as isize * col_stride);
+                let block = faer::MatMut::from_raw_parts_mut(ptr, m, size, row_stride, col_stride);
+                let rhs = rhs.subcols(start, size);
+                faer::linalg::matmul::matmul(block, accum, lhs, rhs, alpha, faer::Par::Seq);
+            } else {
+                let ptr = base.get().offset(start as isize * row_stride);
+                let block = faer::MatMut::from_raw_parts_mut(ptr, size, n, row_stride, col_stride);
+                let lhs = lhs.subrows(start, size);
+                faer::linalg::matmul::matmul(block, accum, lhs, rhs, alpha, faer::Par::Seq);
+            }
+        }
+    });
 }
 
 fn as_faer(view: MatrixRef<'_>) -> faer::MatRef<'_, f32> {

@@ -1,6 +1,8 @@
 //! Parallelism: how many threads a kernel may use, chosen by the caller.
 
 use std::num::NonZeroUsize;
+
+use crate::team::Team;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,33 +18,24 @@ pub enum Par {
     Threads(NonZeroUsize),
 }
 
-/// 0 means "not set yet": use the pool's size.
+/// 0 means "not set yet": use the team's size.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// percept's own rayon pool, so that its size is ours to choose even when another library
-/// already started rayon's global pool.
-static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+/// percept's worker threads (see [`crate::team`] for why not rayon's pool).
+static TEAM: OnceLock<Team> = OnceLock::new();
 
-fn pool_with(threads: usize) -> &'static rayon::ThreadPool {
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("percept-{i}"))
-            .build()
-            .expect("spawning the worker threads of percept's pool")
-    })
+fn team_with(threads: usize) -> &'static Team {
+    TEAM.get_or_init(|| Team::new(threads))
 }
 
-fn pool() -> &'static rayon::ThreadPool {
-    pool_with(std::thread::available_parallelism().map_or(1, |n| n.get()))
+fn team() -> &'static Team {
+    // `available_parallelism` reads cgroup files (tens of microseconds): only on first use.
+    TEAM.get().unwrap_or_else(|| team_with(std::thread::available_parallelism().map_or(1, |n| n.get())))
 }
 
-/// Runs `f` on a worker of percept's pool, so that the kernels it calls split work with
-/// cheap in-pool `join`s instead of handing each half to the pool from outside (which costs
-/// tens of microseconds per product and made two threads slower than one). With one thread,
-/// or on a worker already, `f` simply runs here.
-pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if num_threads() <= 1 || rayon::current_thread_index().is_some() { f() } else { pool().install(f) }
+/// Runs `f(0)`, …, `f(parts - 1)` on the team and returns when all are done.
+pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    team().run(parts, f);
 }
 
 /// Why [`set_num_threads`] could not apply a thread count.
@@ -52,9 +45,9 @@ pub enum ThreadsError {
     /// Zero threads were requested.
     #[error("the number of threads must be at least 1")]
     Zero,
-    /// percept's pool was already started with fewer threads than requested.
+    /// percept's worker threads were already started with fewer threads than requested.
     #[error(
-        "cannot use {requested} threads: percept's thread pool was already started with {available} \
+        "cannot use {requested} threads: percept's worker threads were already started as {available} \
          (call set_num_threads before any parallel work)"
     )]
     PoolTooSmall {
@@ -67,17 +60,17 @@ pub enum ThreadsError {
 
 /// Sets how many threads percept's kernels use from now on (1 = everything sequential).
 ///
-/// The first call also sizes percept's thread pool to `threads`, so an idle machine runs no
-/// spare worker threads. Later calls may lower the count freely, or raise it up to the pool's
-/// size.
+/// The first call also starts percept's `threads - 1` worker threads (the calling thread is
+/// the first of the team). Later calls may lower the count freely, or raise it up to the
+/// team's size.
 ///
 /// # Errors
-/// [`ThreadsError`] for 0, or for more threads than the already started pool has.
+/// [`ThreadsError`] for 0, or for more threads than the already started team has.
 pub fn set_num_threads(threads: usize) -> Result<(), ThreadsError> {
     if threads == 0 {
         return Err(ThreadsError::Zero);
     }
-    let available = pool_with(threads).current_num_threads();
+    let available = team_with(threads).size();
     if threads > available {
         return Err(ThreadsError::PoolTooSmall { requested: threads, available });
     }
@@ -88,7 +81,7 @@ pub fn set_num_threads(threads: usize) -> Result<(), ThreadsError> {
 /// The number of threads kernels use: the last [`set_num_threads`], else every core.
 pub fn num_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
-        0 => pool().current_num_threads().max(1),
+        0 => team().size(),
         n => n,
     }
 }

@@ -182,14 +182,10 @@ impl Sequential {
     }
 
     fn run_forward(&mut self, mode: Mode) -> &Matrix {
-        let (layers, activations) = (&mut self.layers, &mut self.activations);
-        // One hop onto the thread pool for the whole pass, not one per kernel.
-        percept_linalg::install(|| {
-            for (i, layer) in layers.iter_mut().enumerate() {
-                let (done, rest) = activations.split_at_mut(i + 1);
-                layer.forward(&done[i], &mut rest[0], mode);
-            }
-        });
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (done, rest) = self.activations.split_at_mut(i + 1);
+            layer.forward(&done[i], &mut rest[0], mode);
+        }
         self.has_forward = true;
         self.activations.last().expect("activations holds at least the input")
     }
@@ -216,15 +212,12 @@ impl Sequential {
             return Err(NnError::OutputGradShape { expected, got: output_grad.shape() });
         }
         let last = self.layers.len().saturating_sub(1);
-        let (layers, grads, activations) = (&mut self.layers, &mut self.grads, &self.activations);
-        percept_linalg::install(|| {
-            for (i, layer) in layers.iter_mut().enumerate().rev() {
-                let (grads_in, grads_out) = grads.split_at_mut(i + 1);
-                let grad = if i == last { output_grad } else { &grads_out[0] };
-                let input_grad = if i == 0 { None } else { Some(&mut grads_in[i]) };
-                layer.backward(&activations[i], &activations[i + 1], grad, input_grad);
-            }
-        });
+        for (i, layer) in self.layers.iter_mut().enumerate().rev() {
+            let (grads_in, grads_out) = self.grads.split_at_mut(i + 1);
+            let grad = if i == last { output_grad } else { &grads_out[0] };
+            let input_grad = if i == 0 { None } else { Some(&mut grads_in[i]) };
+            layer.backward(&self.activations[i], &self.activations[i + 1], grad, input_grad);
+        }
         Ok(())
     }
 

@@ -41,7 +41,7 @@ pub struct Evaluation {
 }
 
 /// A function called with each epoch's record.
-pub type EpochCallback = Box<dyn FnMut(&EpochRecord) + Send>;
+pub type EpochCallback = Box<dyn FnMut(&EpochRecord)>;
 
 /// Trains a [`Sequential`] with minibatch gradient descent and reports every epoch.
 ///
@@ -77,7 +77,7 @@ impl Trainer {
     }
 
     /// Calls `callback` after every epoch, with that epoch's record.
-    pub fn on_epoch(&mut self, callback: impl FnMut(&EpochRecord) + Send + 'static) -> &mut Self {
+    pub fn on_epoch(&mut self, callback: impl FnMut(&EpochRecord) + 'static) -> &mut Self {
         self.on_epoch.push(Box::new(callback));
         self
     }
@@ -88,18 +88,6 @@ impl Trainer {
     /// # Errors
     /// [`TrainError`] when the data does not fit the model or the loss becomes non-finite.
     pub fn fit<R: UpdateRule>(
-        &mut self,
-        model: &mut Sequential,
-        loss: &mut dyn Loss,
-        optimizer: &mut Optimizer<R>,
-        train: &dyn Dataset,
-        validation: Option<&dyn Dataset>,
-    ) -> Result<History, TrainError> {
-        // The whole run on one worker of the thread pool: kernels then split work cheaply.
-        percept_linalg::install(|| self.fit_here(model, loss, optimizer, train, validation))
-    }
-
-    fn fit_here<R: UpdateRule>(
         &mut self,
         model: &mut Sequential,
         loss: &mut dyn Loss,

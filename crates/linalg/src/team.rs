@@ -1,0 +1,177 @@
+//! percept's worker threads: a fixed team that splits one kernel into parts with microsecond
+//! hand-over.
+//!
+//! Why not rayon: a training step of a small MLP is a chain of kernels of 5-100 µs each, with
+//! the calling thread busy in between. rayon's workers fall asleep in those gaps, and waking one
+//! cost 15-20 µs per kernel on the development machine: two threads trained *slower* than
+//! one. Here each helper spins for a while after its last part (as OpenMP runtimes do, see
+//! `OMP_WAIT_POLICY`), so the next kernel of the step finds it awake; idle longer than
+//! [`SPIN`], it parks and costs nothing.
+
+use std::cell::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// How long a helper keeps spinning after its last part before it parks.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// The work of one round: `f(part)` for `part` in `1..parts` on the helpers (part 0 runs on
+/// the caller). The pointer is only dereferenced while the caller waits in [`Team::run`].
+#[derive(Clone, Copy)]
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    parts: usize,
+}
+
+struct Shared {
+    /// Bumped once per round; helpers compare it with the last round they served.
+    round: AtomicU64,
+    job: UnsafeCell<Job>,
+    /// Helpers still working on the current round.
+    remaining: AtomicUsize,
+    panicked: AtomicBool,
+    sleeping: Vec<AtomicBool>,
+}
+
+// SAFETY: `job` is written only by the thread holding `Team::submit` before it bumps `round`
+// (Release) and read by helpers after they see the new round (Acquire); the closure it points
+// to is `Sync`.
+unsafe impl Sync for Shared {}
+unsafe impl Send for Shared {}
+
+/// A caller thread plus `helpers.len()` spinning helpers.
+pub(crate) struct Team {
+    shared: Arc<Shared>,
+    helpers: Vec<Thread>,
+    /// One round at a time; a caller that finds the team busy runs its parts itself.
+    submit: Mutex<()>,
+}
+
+impl Team {
+    /// A team of `threads` (the caller counts as one).
+    pub(crate) fn new(threads: usize) -> Self {
+        let count = threads.saturating_sub(1);
+        let noop: &'static (dyn Fn(usize) + Sync) = &|_| {};
+        let shared = Arc::new(Shared {
+            round: AtomicU64::new(0),
+            job: UnsafeCell::new(Job { f: noop, parts: 0 }),
+            remaining: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            sleeping: (0..count).map(|_| AtomicBool::new(false)).collect(),
+        });
+        let helpers = (0..count)
+            .map(|index| {
+                let shared = Arc::clone(&shared);
+                thread::Builder::new()
+                    .name(format!("percept-{}", index + 1))
+                    .spawn(move || helper(&shared, index))
+                    .expect("spawning a percept worker thread")
+                    .thread()
+                    .clone()
+            })
+            .collect();
+        Self { shared, helpers, submit: Mutex::new(()) }
+    }
+
+    /// Threads in the team, the caller included.
+    pub(crate) fn size(&self) -> usize {
+        self.helpers.len() + 1
+    }
+
+    /// Runs `f(0)`, …, `f(parts - 1)`, part 0 on the calling thread and the others on helpers,
+    /// and returns when all are done. With more parts than threads, or when another thread is
+    /// using the team, the extra parts run on the caller: the same results, sequentially.
+    ///
+    /// # Panics
+    /// If a part panics.
+    pub(crate) fn run(&self, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+        let on_helpers = parts.saturating_sub(1).min(self.helpers.len());
+        let guard = if on_helpers > 0 { self.submit.try_lock().ok() } else { None };
+        let Some(_guard) = guard else {
+            (0..parts).for_each(f);
+            return;
+        };
+        let shared = &*self.shared;
+        shared.remaining.store(self.helpers.len(), Ordering::Relaxed);
+        // SAFETY: the lifetime of `f` is erased for the helpers, which stop using it before
+        // `remaining` reaches 0, and this function does not return before that.
+        let f_static: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
+        // SAFETY: no helper reads `job` until `round` is bumped below (we hold `submit`).
+        unsafe { *shared.job.get() = Job { f: f_static, parts: on_helpers + 1 } };
+        shared.round.fetch_add(1, Ordering::SeqCst);
+        for (i, helper) in self.helpers.iter().enumerate() {
+            if shared.sleeping[i].load(Ordering::SeqCst) {
+                helper.unpark();
+            }
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            f(0);
+            (on_helpers + 1..parts).for_each(f);
+        }));
+        while shared.remaining.load(Ordering::Acquire) != 0 {
+            std::hint::spin_loop();
+        }
+        if let Err(payload) = result {
+            std::panic::resume_unwind(payload);
+        }
+        if shared.panicked.swap(false, Ordering::Relaxed) {
+            panic!("a part of a parallel kernel panicked on a percept worker thread");
+        }
+    }
+}
+
+fn helper(shared: &Shared, index: usize) {
+    let mut seen = 0u64;
+    loop {
+        // Wait for the next round: spin, then park.
+        let started = Instant::now();
+        let mut spins = 0u32;
+        let round = loop {
+            let round = shared.round.load(Ordering::Acquire);
+            if round != seen {
+                break round;
+            }
+            spins = spins.wrapping_add(1);
+            if spins % 256 == 0 && started.elapsed() > SPIN {
+                shared.sleeping[index].store(true, Ordering::SeqCst);
+                if shared.round.load(Ordering::SeqCst) == seen {
+                    thread::park();
+                }
+                shared.sleeping[index].store(false, Ordering::SeqCst);
+            } else {
+                std::hint::spin_loop();
+            }
+        };
+        seen = round;
+        // SAFETY: the submitter wrote `job` before bumping `round`, and keeps `f` alive until
+        // `remaining` reaches 0.
+        let job = unsafe { *shared.job.get() };
+        let part = index + 1;
+        if part < job.parts {
+            let f = unsafe { &*job.f };
+            if catch_unwind(AssertUnwindSafe(|| f(part))).is_err() {
+                shared.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+        shared.remaining.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A raw pointer that may cross threads: for handing disjoint parts of one buffer to the
+/// parts of a [`Team::run`].
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+// SAFETY: users only create disjoint slices from it, one per part.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer. (A method, so that closures capture the whole `SendPtr`, not the raw
+    /// pointer field alone.)
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}

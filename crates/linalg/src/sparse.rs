@@ -116,8 +116,12 @@ impl SparseRows {
         for j in 0..self.cols {
             self.col_starts[j + 1] += self.col_starts[j];
         }
-        self.col_rows.resize(self.nnz(), 0);
-        self.col_values.resize(self.nnz(), 0.0);
+        // Sized like the row copy's buffers (fixed by the shape), not by this batch's count:
+        // a denser batch later must not reallocate.
+        if self.col_rows.len() < self.indices.len() {
+            self.col_rows.resize(self.indices.len(), 0);
+            self.col_values.resize(self.indices.len(), 0.0);
+        }
         // Filling in row order keeps each column's entries in row order: a fixed summation
         // order for the gradient.
         let mut cursor = std::mem::take(&mut self.col_starts);

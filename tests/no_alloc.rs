@@ -1,0 +1,76 @@
+//! After the first batch, a training step allocates nothing: a counting global allocator
+//! compares a whole epoch of 100 batches with one of 400. Per-epoch set-up allocates the same
+//! in both; any allocation per step would make the longer epoch allocate more.
+//!
+//! Its own test binary, because the allocator is process-wide.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use percept::prelude::*;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_training_step_allocates_nothing_after_the_first() {
+    // Two threads, so the parallel paths are part of what is counted.
+    percept::set_threads(2).expect("a 2-thread team");
+    let mnist = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist")).expect("committed");
+    let data = |batches: usize| {
+        let indices: Vec<usize> = (0..batches * 64).collect();
+        let (mut inputs, mut labels) = (percept::linalg::Matrix::default(), Labels::default());
+        mnist.train.gather(&indices, &mut inputs, &mut labels);
+        let Labels::Classes(classes) = labels else { panic!("classes") };
+        InMemoryDataset::classification(inputs, classes, 10)
+    };
+    let allocations_for = |train: &InMemoryDataset| {
+        let mut rng = seeded_rng(0);
+        let mut model = Sequential::new();
+        model
+            .add(Linear::new(784, 128, &mut rng))
+            .and_then(|m| m.add(ReLU))
+            .and_then(|m| m.add(Linear::new(128, 10, &mut rng)))
+            .expect("chains");
+        let mut optimizer = Optimizer::new(Sgd::new(0.1));
+        let mut trainer =
+            Trainer::new(FitConfig { epochs: 1, batch_size: 64, verbose: false, ..Default::default() });
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let history =
+            trainer.fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, train, None).expect("fits");
+        let count = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(history.epochs.len(), 1);
+        count
+    };
+    let (short, long) = (data(100), data(400));
+    // A first run pays for one-time set-up (the worker threads, lazily built statics).
+    allocations_for(&short);
+    let short_count = allocations_for(&short);
+    let long_count = allocations_for(&long);
+    assert!(short_count > 0, "the first step does allocate its buffers");
+    assert_eq!(
+        long_count,
+        short_count,
+        "300 more steps allocated {} more times",
+        long_count as i64 - short_count as i64
+    );
+}

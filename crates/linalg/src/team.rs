@@ -135,7 +135,7 @@ fn helper(shared: &Shared, index: usize) {
                 break round;
             }
             spins = spins.wrapping_add(1);
-            if spins % 256 == 0 && started.elapsed() > SPIN {
+            if spins.is_multiple_of(256) && started.elapsed() > SPIN {
                 shared.sleeping[index].store(true, Ordering::SeqCst);
                 if shared.round.load(Ordering::SeqCst) == seen {
                     thread::park();

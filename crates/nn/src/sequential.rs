@@ -61,17 +61,17 @@ impl Sequential {
     /// As [`Sequential::add`].
     pub fn add_boxed(&mut self, layer: Box<dyn Layer>) -> Result<&mut Self, NnError> {
         let index = self.layers.len();
-        if let (Some(expected), Some(got)) = (layer.in_features(), self.out_features()) {
-            if expected != got {
-                let last = index - 1;
-                return Err(NnError::LayerSizeMismatch {
-                    index,
-                    layer: layer.name().to_string(),
-                    expected,
-                    got,
-                    previous: format!("layer {last} ({})", self.layers[last].name()),
-                });
-            }
+        if let (Some(expected), Some(got)) = (layer.in_features(), self.out_features())
+            && expected != got
+        {
+            let last = index - 1;
+            return Err(NnError::LayerSizeMismatch {
+                index,
+                layer: layer.name().to_string(),
+                expected,
+                got,
+                previous: format!("layer {last} ({})", self.layers[last].name()),
+            });
         }
         if self.in_features.is_none() && self.out_features().is_none() {
             self.in_features = layer.in_features();
@@ -166,17 +166,17 @@ impl Sequential {
     }
 
     fn check_input(&self, input: &Matrix) -> Result<(), NnError> {
-        if let Some(expected) = self.in_features {
-            if input.cols() != expected {
-                let index = self.layers.iter().position(|l| l.in_features().is_some()).unwrap_or(0);
-                return Err(NnError::InputShape {
-                    index,
-                    layer: self.layers[index].name().to_string(),
-                    expected,
-                    rows: input.rows(),
-                    cols: input.cols(),
-                });
-            }
+        if let Some(expected) = self.in_features
+            && input.cols() != expected
+        {
+            let index = self.layers.iter().position(|l| l.in_features().is_some()).unwrap_or(0);
+            return Err(NnError::InputShape {
+                index,
+                layer: self.layers[index].name().to_string(),
+                expected,
+                rows: input.rows(),
+                cols: input.cols(),
+            });
         }
         Ok(())
     }
@@ -277,7 +277,7 @@ fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

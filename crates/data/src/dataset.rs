@@ -1,6 +1,6 @@
 //! The [`Dataset`] trait and the in-memory data sets.
 
-use percept_linalg::Matrix;
+use percept_linalg::{Matrix, Par, for_each_row_block};
 
 /// The targets of a batch, gathered into reused buffers.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,11 +100,14 @@ impl Dataset for ImageDataset {
 
     fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels) {
         inputs.resize(indices.len(), self.num_features);
-        for (row, &i) in indices.iter().enumerate() {
-            for (dst, &p) in inputs.row_mut(row).iter_mut().zip(self.image(i)) {
-                *dst = PIXEL_SCALE[p as usize];
+        let features = self.num_features;
+        for_each_row_block(inputs, Par::current(), |first_row, block| {
+            for (row, &i) in block.chunks_exact_mut(features).zip(&indices[first_row..]) {
+                for (dst, &p) in row.iter_mut().zip(self.image(i)) {
+                    *dst = PIXEL_SCALE[p as usize];
+                }
             }
-        }
+        });
         let classes = class_buffer(labels);
         classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
     }

@@ -43,6 +43,14 @@ where
     }
 }
 
+/// Calls `f(first_row, rows)` on blocks of whole rows of `dst` (a slice of `rows · cols`
+/// values), one block per thread when `par` allows and `dst` is large enough: for filling a
+/// matrix row by row, as a data loader does when it gathers a batch.
+pub fn for_each_row_block(dst: &mut Matrix, par: Par, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let cols = dst.cols();
+    for_row_blocks(par, dst.as_mut_slice(), cols, f);
+}
+
 #[track_caller]
 fn assert_same_shape(kernel: &str, dst: &Matrix, src: &Matrix) {
     assert!(dst.shape() == src.shape(), "{kernel}: dst is {:?} but src is {:?}", dst.shape(), src.shape());

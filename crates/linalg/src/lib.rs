@@ -40,7 +40,8 @@ mod sparse;
 mod team;
 
 pub use elementwise::{
-    ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, map, map_inplace, zip_map,
+    ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, for_each_row_block, map, map_inplace,
+    zip_map,
 };
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};

@@ -2,20 +2,9 @@
 
 use percept::prelude::*;
 
-fn mnist() -> Mnist {
-    Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist")).expect("datasets/mnist is committed")
-}
+mod common;
 
-fn mlp(hidden: usize, seed: u64) -> Sequential {
-    let mut rng = seeded_rng(seed);
-    let mut model = Sequential::new();
-    model
-        .add(Linear::new(784, hidden, &mut rng))
-        .and_then(|m| m.add(ReLU))
-        .and_then(|m| m.add(Linear::new(hidden, 10, &mut rng)))
-        .expect("sizes chain");
-    model
-}
+use common::{mlp, mnist};
 
 #[test]
 fn one_epoch_of_a_small_mlp_reaches_95_percent() {
@@ -44,11 +33,7 @@ fn one_epoch_of_a_small_mlp_reaches_95_percent() {
 fn the_same_seed_trains_the_same_weights() {
     let mnist = mnist();
     // A 3,000-image slice keeps this quick; determinism does not depend on size.
-    let indices: Vec<usize> = (0..3000).collect();
-    let (mut inputs, mut labels) = (percept::linalg::Matrix::default(), Labels::default());
-    mnist.train.gather(&indices, &mut inputs, &mut labels);
-    let Labels::Classes(classes) = labels else { panic!("classes") };
-    let train = InMemoryDataset::classification(inputs, classes, 10);
+    let train = common::train_slice(&mnist, 3000);
     let run = |seed| {
         let mut model = mlp(64, seed);
         let config = FitConfig { epochs: 1, batch_size: 50, seed, verbose: false, ..Default::default() };

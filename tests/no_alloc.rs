@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use percept::prelude::*;
 
+mod common;
+
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -35,22 +37,10 @@ static GLOBAL: Counting = Counting;
 fn a_training_step_allocates_nothing_after_the_first() {
     // Two threads, so the parallel paths are part of what is counted.
     percept::set_threads(2).expect("a 2-thread team");
-    let mnist = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist")).expect("committed");
-    let data = |batches: usize| {
-        let indices: Vec<usize> = (0..batches * 64).collect();
-        let (mut inputs, mut labels) = (percept::linalg::Matrix::default(), Labels::default());
-        mnist.train.gather(&indices, &mut inputs, &mut labels);
-        let Labels::Classes(classes) = labels else { panic!("classes") };
-        InMemoryDataset::classification(inputs, classes, 10)
-    };
+    let mnist = common::mnist();
+    let data = |batches: usize| common::train_slice(&mnist, batches * 64);
     let allocations_for = |train: &InMemoryDataset| {
-        let mut rng = seeded_rng(0);
-        let mut model = Sequential::new();
-        model
-            .add(Linear::new(784, 128, &mut rng))
-            .and_then(|m| m.add(ReLU))
-            .and_then(|m| m.add(Linear::new(128, 10, &mut rng)))
-            .expect("chains");
+        let mut model = common::mlp(128, 0);
         let mut optimizer = Optimizer::new(Sgd::new(0.1));
         let mut trainer =
             Trainer::new(FitConfig { epochs: 1, batch_size: 64, verbose: false, ..Default::default() });

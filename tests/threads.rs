@@ -5,28 +5,19 @@
 
 use percept::prelude::*;
 
+mod common;
+
 #[test]
 fn one_and_two_threads_train_bit_identical_weights() {
-    // Size the pool for two threads before anything else starts it.
-    percept::set_threads(2).expect("a 2-thread pool");
-    let mnist = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist")).expect("committed");
-    // 6,400 images at batch 256 keep this quick while every product is above the parallel
-    // threshold (256·784·128 multiply-adds).
-    let indices: Vec<usize> = (0..6400).collect();
-    let (mut inputs, mut labels) = (percept::linalg::Matrix::default(), Labels::default());
-    mnist.train.gather(&indices, &mut inputs, &mut labels);
-    let Labels::Classes(classes) = labels else { panic!("classes") };
-    let train = InMemoryDataset::classification(inputs, classes, 10);
+    // Size the team for two threads before anything else starts it.
+    percept::set_threads(2).expect("a 2-thread team");
+    // Batches of 1,024 put every product above its parallel threshold, the sparse first
+    // layer's included (about 150K non-zeros × 128 outputs ≥ 16M multiply-adds).
+    let train = common::train_slice(&common::mnist(), 8192);
     let run = |threads| {
         percept::set_threads(threads).expect("within the pool");
-        let mut rng = seeded_rng(1);
-        let mut model = Sequential::new();
-        model
-            .add(Linear::new(784, 128, &mut rng))
-            .and_then(|m| m.add(ReLU))
-            .and_then(|m| m.add(Linear::new(128, 10, &mut rng)))
-            .expect("chains");
-        let config = FitConfig { epochs: 1, batch_size: 256, seed: 1, verbose: false, ..Default::default() };
+        let mut model = common::mlp(128, 1);
+        let config = FitConfig { epochs: 1, batch_size: 1024, seed: 1, verbose: false, ..Default::default() };
         Trainer::new(config)
             .fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, None)
             .expect("fits");

@@ -221,16 +221,8 @@ pub fn sparse_matmul(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, par: Par) {
         w_t.shape(),
         dst.shape()
     );
-    let out = w_t.cols();
-    let par = par.above(x.nnz() * out, SPARSE_PARALLEL_THRESHOLD_MULADDS);
-    let w = w_t.as_slice();
-    split_rows(par, dst.as_mut_slice(), out, |first_row, block| {
-        for (r, dst_row) in block.chunks_exact_mut(out.max(1)).enumerate() {
-            let row = first_row + r;
-            let range = x.row_starts[row] as usize..x.row_starts[row + 1] as usize;
-            gather_rows(dst_row, &x.indices[range.clone()], &x.values[range], w, out);
-        }
-    });
+    let lists = Lists { starts: &x.row_starts, indices: &x.indices, values: &x.values };
+    sum_listed_rows(dst, lists, w_t, par);
 }
 
 /// `dst = xᵀ · grad`, with `x` sparse: row `j` of `dst` is the sum of the rows of `grad`
@@ -253,15 +245,32 @@ pub fn sparse_transpose_matmul(dst: &mut Matrix, x: &mut SparseRows, grad: &Matr
         dst.shape()
     );
     x.build_columns();
-    let x = &*x;
-    let out = grad.cols();
-    let par = par.above(x.nnz() * out, SPARSE_PARALLEL_THRESHOLD_MULADDS);
-    let g = grad.as_slice();
-    split_rows(par, dst.as_mut_slice(), out, |first_row, block| {
-        for (r, dst_row) in block.chunks_exact_mut(out.max(1)).enumerate() {
-            let j = first_row + r;
-            let range = x.col_starts[j] as usize..x.col_starts[j + 1] as usize;
-            gather_rows(dst_row, &x.col_rows[range.clone()], &x.col_values[range], g, out);
+    let lists = Lists { starts: &x.col_starts, indices: &x.col_rows, values: &x.col_values };
+    sum_listed_rows(dst, lists, grad, par);
+}
+
+/// One weighted list of `source` rows per row of a destination: the row copy (CSR) of a
+/// sparse matrix, or its column copy (CSC).
+#[derive(Clone, Copy)]
+struct Lists<'a> {
+    /// List `i` is entries `starts[i]..starts[i + 1]`.
+    starts: &'a [u32],
+    indices: &'a [u32],
+    values: &'a [f32],
+}
+
+/// `dst[i] = Σ over list i of value · source[index]`: both sparse products, split over rows of
+/// `dst` when the work pays for it.
+fn sum_listed_rows(dst: &mut Matrix, lists: Lists<'_>, source: &Matrix, par: Par) {
+    let width = source.cols();
+    let entries = lists.starts.last().map_or(0, |&n| n as usize);
+    let par = par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS);
+    let source = source.as_slice();
+    split_rows(par, dst.as_mut_slice(), width, |first_row, block| {
+        for (r, dst_row) in block.chunks_exact_mut(width.max(1)).enumerate() {
+            let i = first_row + r;
+            let range = lists.starts[i] as usize..lists.starts[i + 1] as usize;
+            gather_rows(dst_row, &lists.indices[range.clone()], &lists.values[range], source, width);
         }
     });
 }

@@ -8,7 +8,7 @@
 //!
 //! | module | crate | what |
 //! | --- | --- | --- |
-//! | [`linalg`] | `percept-linalg` | `Matrix` and the kernels (faer matmul, rayon) |
+//! | [`linalg`] | `percept-linalg` | `Matrix` and the kernels (faer matmul, sparse products, worker threads) |
 //! | [`nn`] | `percept-nn` | layers, `Sequential`, losses, initializers, gradient checking |
 //! | [`optim`] | `percept-optim` | `Optimizer` and its update rules |
 //! | [`data`] | `percept-data` | data sets, MNIST's IDX files, batching |
@@ -40,10 +40,11 @@ pub use percept_train as train;
 
 /// Sets how many threads percept uses (1 runs everything on the calling thread).
 ///
-/// Call it once at start-up, before any training; it also sizes rayon's global pool.
+/// Call it once at start-up, before any training: the first call also starts percept's worker
+/// threads (`threads - 1` of them; the calling thread is the first).
 ///
 /// # Errors
-/// [`linalg::ThreadsError`] for 0, or for more threads than an already started pool has.
+/// [`linalg::ThreadsError`] for 0, or for more threads than the already started team has.
 pub fn set_threads(threads: usize) -> Result<(), linalg::ThreadsError> {
     linalg::set_num_threads(threads)
 }

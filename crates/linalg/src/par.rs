@@ -21,7 +21,7 @@ pub enum Par {
 /// 0 means "not set yet": use the team's size.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// percept's worker threads (see [`crate::team`] for why not rayon's pool).
+/// percept's worker threads (team.rs says why not rayon's pool).
 static TEAM: OnceLock<Team> = OnceLock::new();
 
 fn team_with(threads: usize) -> &'static Team {

@@ -363,3 +363,29 @@ fn linear_sparse_path_matches_a_naive_product_and_the_gradient_check() {
     let report = check_layer(&mut Linear::new(12, 5, &mut rng), &small_input, &Options::default());
     assert_passes(report);
 }
+
+#[test]
+fn forward_backward_equals_forward_then_backward_bit_for_bit() {
+    let classes = [2, 0, 1, 2, 1];
+    let values = input(5, 3, 11);
+    let cases: Vec<(Box<dyn Loss>, Matrix, Targets<'_>)> = vec![
+        (Box::new(SoftmaxCrossEntropy), input(5, 3, 4), Targets::Classes(&classes)),
+        (Box::new(CrossEntropy), probabilities(5, 3, 3), Targets::Classes(&classes)),
+        (Box::new(Mse), input(5, 3, 5), Targets::Values(&values)),
+    ];
+    for (mut loss, prediction, targets) in cases {
+        let value = loss.forward(&prediction, targets).expect("fits");
+        let mut grad = Matrix::default();
+        loss.backward(&prediction, targets, &mut grad).expect("fits");
+        let mut fused_grad = Matrix::filled(1, 1, f32::NAN);
+        let fused = loss.forward_backward(&prediction, targets, &mut fused_grad).expect("fits");
+        assert_eq!(fused.to_bits(), value.to_bits(), "{} loss", loss.name());
+        assert_eq!(fused_grad, grad, "{} gradient", loss.name());
+    }
+    let err = SoftmaxCrossEntropy.forward_backward(
+        &Matrix::zeros(1, 2),
+        Targets::Classes(&[5]),
+        &mut Matrix::default(),
+    );
+    assert!(matches!(err, Err(NnError::ClassOutOfRange { .. })));
+}

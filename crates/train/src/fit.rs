@@ -115,12 +115,11 @@ impl Trainer {
                 train.gather(batch, &mut step.inputs, &mut step.labels);
                 let output = model.forward_swap(&mut step.inputs, Mode::Train)?;
                 let targets = targets_of(&step.labels);
-                let value = loss.forward(output, targets)?;
+                let value = loss.forward_backward(output, targets, &mut step.output_grad)?;
                 if !value.is_finite() {
                     return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
                 }
                 correct += count_correct(output, &step.labels);
-                loss.backward(output, targets, &mut step.output_grad)?;
                 model.backward(&step.output_grad)?;
                 optimizer.step(model);
                 loss_sum += value as f64 * batch.len() as f64;

@@ -60,6 +60,24 @@ pub trait Loss: Send {
         targets: Targets<'_>,
         prediction_grad: &mut Matrix,
     ) -> Result<(), NnError>;
+
+    /// The loss and its gradient in one call, which is what a training step needs. The default
+    /// runs [`Loss::forward`] then [`Loss::backward`]; losses that can share work between the
+    /// two (the fused softmax cross-entropy computes one softmax instead of two) override it,
+    /// with results identical to the two calls.
+    ///
+    /// # Errors
+    /// [`NnError`] when the targets do not fit the prediction.
+    fn forward_backward(
+        &mut self,
+        prediction: &Matrix,
+        targets: Targets<'_>,
+        prediction_grad: &mut Matrix,
+    ) -> Result<f32, NnError> {
+        let value = self.forward(prediction, targets)?;
+        self.backward(prediction, targets, prediction_grad)?;
+        Ok(value)
+    }
 }
 
 /// Checks that `targets` are class labels, one per row of `prediction`, each a valid column.

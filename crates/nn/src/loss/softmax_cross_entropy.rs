@@ -52,4 +52,38 @@ impl Loss for SoftmaxCrossEntropy {
         }
         Ok(())
     }
+
+    /// One pass per row: the exponentials computed for the loss become the softmax of the
+    /// gradient. Bit-for-bit the same loss and gradient as `forward` and `backward`.
+    fn forward_backward(
+        &mut self,
+        prediction: &Matrix,
+        targets: Targets<'_>,
+        prediction_grad: &mut Matrix,
+    ) -> Result<f32, NnError> {
+        let classes = class_targets(self.name(), prediction, targets)?;
+        prediction_grad.resize(prediction.rows(), prediction.cols());
+        let inv_n = 1.0 / classes.len() as f32;
+        let mut total = 0.0f64;
+        for (i, &y) in classes.iter().enumerate() {
+            let row = prediction.row(i);
+            let grad = prediction_grad.row_mut(i);
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for (g, &z) in grad.iter_mut().zip(row) {
+                *g = (z - max).exp();
+                sum += *g;
+            }
+            total += (max + sum.ln() - row[y]) as f64;
+            let inv = 1.0 / sum;
+            for g in grad.iter_mut() {
+                *g *= inv;
+            }
+            grad[y] -= 1.0;
+            for g in grad.iter_mut() {
+                *g *= inv_n;
+            }
+        }
+        Ok((total / classes.len().max(1) as f64) as f32)
+    }
 }

@@ -4,28 +4,93 @@ use std::fmt;
 
 /// A dense, row-major matrix of `f32`: one row per sample, one column per feature.
 ///
-/// Storage is a single `Vec<f32>` of `rows * cols` values; element `(r, c)` lives at
-/// `r * cols + c`. [`Matrix::resize`] keeps the allocation when a buffer is reused for a
-/// batch of another size, which is how layers avoid allocating inside a training step.
+/// Storage is one allocation of `rows * cols` values, starting on a 64-byte cache line;
+/// element `(r, c)` lives at `r * cols + c`. [`Matrix::resize`] keeps the allocation when a
+/// buffer is reused for a batch of another size, which is how layers avoid allocating inside
+/// a training step.
+///
+/// Why aligned: kernels split matrices between threads in blocks of whole rows. With rows a
+/// multiple of 16 values long, every block then covers whole 64-byte cache lines, and two
+/// threads never write to the same line; and vector loads of a row never straddle two lines.
 #[derive(Clone, PartialEq, Default)]
 pub struct Matrix {
     rows: usize,
     cols: usize,
-    data: Vec<f32>,
+    data: Storage,
+}
+
+/// Values per 64-byte cache line.
+const LINE: usize = 16;
+
+/// One cache line of values; a `Vec` of these is 64-byte aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; LINE]);
+
+/// `len` values in whole cache lines (the last one padded).
+#[derive(Clone, Default)]
+struct Storage {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Storage {
+    fn filled(len: usize, value: f32) -> Self {
+        Self { lines: vec![Line([value; LINE]); len.div_ceil(LINE)], len }
+    }
+
+    fn from_slice(values: &[f32]) -> Self {
+        let mut storage = Self::filled(values.len(), 0.0);
+        storage.copy_from_slice(values);
+        storage
+    }
+
+    /// New values (past the old length) are zero.
+    fn resize(&mut self, len: usize) {
+        let old = self.len;
+        self.lines.resize(len.div_ceil(LINE), Line([0.0; LINE]));
+        self.len = len;
+        if len > old {
+            self[old..].fill(0.0);
+        }
+    }
+}
+
+impl std::ops::Deref for Storage {
+    type Target = [f32];
+    #[inline]
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `lines` holds at least `len` initialised `f32`s, contiguous (`repr(C)` arrays).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Storage {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as for `deref`, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.len) }
+    }
+}
+
+impl PartialEq for Storage {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
 }
 
 impl Matrix {
     /// A `rows × cols` matrix of zeros.
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, data: vec![0.0; checked_len(rows, cols)] }
+        Self { rows, cols, data: Storage::filled(checked_len(rows, cols), 0.0) }
     }
 
     /// A `rows × cols` matrix with every element equal to `value`.
     pub fn filled(rows: usize, cols: usize, value: f32) -> Self {
-        Self { rows, cols, data: vec![value; checked_len(rows, cols)] }
+        Self { rows, cols, data: Storage::filled(checked_len(rows, cols), value) }
     }
 
-    /// Wraps row-major `data` as a `rows × cols` matrix.
+    /// A `rows × cols` matrix of the row-major values in `data` (copied into aligned storage).
     ///
     /// # Panics
     /// If `data.len() != rows * cols`.
@@ -37,7 +102,7 @@ impl Matrix {
             "Matrix::from_vec: {} values cannot fill a [{rows}, {cols}] matrix",
             data.len()
         );
-        Self { rows, cols, data }
+        Self { rows, cols, data: Storage::from_slice(&data) }
     }
 
     /// Builds a matrix from equally long rows, e.g. `Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]])`.
@@ -69,7 +134,7 @@ impl Matrix {
                 data.push(f(r, c));
             }
         }
-        Self { rows, cols, data }
+        Self { rows, cols, data: Storage::from_slice(&data) }
     }
 
     /// Number of rows (samples).
@@ -114,9 +179,9 @@ impl Matrix {
         &mut self.data
     }
 
-    /// Consumes the matrix and returns its row-major storage.
+    /// The row-major values as a `Vec` (a copy).
     pub fn into_vec(self) -> Vec<f32> {
-        self.data
+        self.data.to_vec()
     }
 
     /// Row `r`.
@@ -175,7 +240,7 @@ impl Matrix {
         let len = checked_len(rows, cols);
         self.rows = rows;
         self.cols = cols;
-        self.data.resize(len, 0.0);
+        self.data.resize(len);
     }
 
     /// Sets every element to `value`.
@@ -187,8 +252,8 @@ impl Matrix {
     pub fn copy_from(&mut self, src: &Matrix) {
         self.rows = src.rows;
         self.cols = src.cols;
-        self.data.clear();
-        self.data.extend_from_slice(&src.data);
+        self.data.resize(src.len());
+        self.data.copy_from_slice(&src.data);
     }
 
     /// A read-only view of this matrix, as stored.

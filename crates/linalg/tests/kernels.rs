@@ -210,7 +210,31 @@ fn matrix_resize_reuses_and_reshapes() {
     assert_eq!(m.as_slice(), &[1.0, 2.0, 3.0]);
     m.resize(3, 2);
     assert_eq!(m.len(), 6);
+    assert_eq!(&m.as_slice()[3..], &[0.0; 3], "values past the old length are zero");
     assert!(format!("{m}").starts_with("Matrix [3, 2]"));
+    assert_eq!(m.clone().into_vec(), m.as_slice());
+    let mut reshaped = m.clone();
+    reshaped.resize(2, 3);
+    assert_eq!(Matrix::from_vec(2, 3, m.into_vec()), reshaped);
+}
+
+/// Storage starts on a cache line (so row blocks of 16-value multiples never share a line
+/// between threads), whatever the constructor and after growing.
+#[test]
+fn matrix_storage_is_cache_line_aligned() {
+    let aligned = |m: &Matrix| (m.as_slice().as_ptr() as usize).is_multiple_of(64);
+    let mut matrices = vec![
+        Matrix::zeros(3, 5),
+        Matrix::filled(784, 128, 1.0),
+        Matrix::from_rows(&[[1.0, 2.0]]),
+        Matrix::from_vec(1, 3, vec![1.0, 2.0, 3.0]),
+        Matrix::from_fn(7, 9, |r, c| (r * c) as f32),
+    ];
+    for m in &mut matrices {
+        assert!(aligned(m), "{:?}", m.shape());
+        m.resize(100, 33);
+        assert!(aligned(m), "after resize");
+    }
 }
 
 /// A matrix with about `density` of its elements non-zero.
@@ -233,11 +257,12 @@ fn sparse_products_match_naive() {
         let w_t = random(inputs, outputs, &mut rng);
         let grad = random(batch, outputs, &mut rng);
         let mut sparse = SparseRows::new();
-        assert!(sparse.try_from_dense(&x, 1.0));
-        assert_eq!(sparse.nnz(), x.as_slice().iter().filter(|&&v| v != 0.0).count());
         let forward = naive_matmul(x.view(), w_t.view());
         let weight_grad = naive_matmul(x.t(), grad.view());
         for par in pars() {
+            // Built in one shard, or in one per thread.
+            assert!(sparse.try_from_dense(&x, 1.0, par));
+            assert_eq!(sparse.nnz(), x.as_slice().iter().filter(|&&v| v != 0.0).count());
             let mut dst = Matrix::filled(batch, outputs, f32::NAN);
             sparse_matmul(&mut dst, &sparse, &w_t, par);
             assert_close(
@@ -261,16 +286,18 @@ fn sparse_products_are_bit_identical_across_thread_counts() {
     let x = sparse_random(256, 784, 0.2, &mut rng);
     let w_t = random(784, 128, &mut rng);
     let grad = random(256, 128, &mut rng);
-    let mut sparse = SparseRows::new();
-    assert!(sparse.try_from_dense(&x, 0.5));
-    let run = |par, sparse: &mut SparseRows| {
+    // The sparse copy is built in one shard or in two (one per thread), and the products
+    // split over rows or not: the same bits either way.
+    let run = |par| {
+        let mut sparse = SparseRows::new();
+        assert!(sparse.try_from_dense(&x, 0.5, par));
         let mut out = Matrix::zeros(256, 128);
-        sparse_matmul(&mut out, sparse, &w_t, par);
+        sparse_matmul(&mut out, &sparse, &w_t, par);
         let mut weight_grad = Matrix::zeros(784, 128);
-        sparse_transpose_matmul(&mut weight_grad, sparse, &grad, par);
+        sparse_transpose_matmul(&mut weight_grad, &mut sparse, &grad, par);
         (out, weight_grad)
     };
-    assert_eq!(run(Par::Seq, &mut sparse), run(Par::with_threads(2), &mut sparse));
+    assert_eq!(run(Par::Seq), run(Par::with_threads(2)));
 }
 
 #[test]
@@ -278,7 +305,7 @@ fn sparse_build_stops_above_the_density_limit() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let x = sparse_random(50, 100, 0.5, &mut rng);
     let mut sparse = SparseRows::new();
-    assert!(!sparse.try_from_dense(&x, 0.25), "half the elements are non-zero");
-    assert!(sparse.try_from_dense(&x, 0.75));
+    assert!(!sparse.try_from_dense(&x, 0.25, Par::Seq), "half the elements are non-zero");
+    assert!(sparse.try_from_dense(&x, 0.75, Par::with_threads(2)));
     assert_eq!(sparse.shape(), [50, 100]);
 }

@@ -43,12 +43,33 @@ where
     }
 }
 
-/// Calls `f(first_row, rows)` on blocks of whole rows of `dst` (a slice of `rows · cols`
-/// values), one block per thread when `par` allows and `dst` is large enough: for filling a
-/// matrix row by row, as a data loader does when it gathers a batch.
+/// Calls `f(first_row, rows)` on blocks of whole rows of `dst`, one block per thread that
+/// `par` allows (no size threshold: pass `par.above(…)` to set one): for filling a matrix
+/// row by row, as a data loader does when it gathers a batch.
+///
+/// The blocks are those of [`crate::SparseRows::try_from_dense`] on the same `par`, so a
+/// sparse copy of a gathered batch is built by the threads that gathered each row, from their
+/// own caches.
 pub fn for_each_row_block(dst: &mut Matrix, par: Par, f: impl Fn(usize, &mut [f32]) + Sync) {
     let cols = dst.cols();
-    for_row_blocks(par, dst.as_mut_slice(), cols, f);
+    split_rows(par, dst.as_mut_slice(), cols, f);
+}
+
+/// Calls `f(rows)` for the same blocks of the rows `0..rows` that [`for_each_row_block`]
+/// would give each thread on `par`: for work tied to a batch's rows that fills no matrix,
+/// such as prefetching the samples each thread is about to gather.
+pub fn for_each_row_range(par: Par, rows: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    match par {
+        Par::Threads(t) if rows > 1 => {
+            let rows_per_part = rows.div_ceil(t.get().min(rows));
+            let parts = rows.div_ceil(rows_per_part);
+            crate::par::run_parts(parts, &|part| {
+                let start = part * rows_per_part;
+                f(start..(start + rows_per_part).min(rows));
+            });
+        }
+        _ => f(0..rows),
+    }
 }
 
 #[track_caller]

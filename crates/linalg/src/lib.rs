@@ -40,11 +40,14 @@ mod sparse;
 mod team;
 
 pub use elementwise::{
-    ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, for_each_row_block, map, map_inplace,
-    zip_map,
+    ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, for_each_row_block,
+    for_each_row_range, map, map_inplace, zip_map,
 };
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};
 pub use par::{Par, ThreadsError, num_threads, set_num_threads};
 pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};
-pub use sparse::{SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows, sparse_matmul, sparse_transpose_matmul};
+pub use sparse::{
+    SPARSE_BUILD_PARALLEL_THRESHOLD, SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows, sparse_matmul,
+    sparse_transpose_matmul,
+};

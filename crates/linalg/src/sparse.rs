@@ -7,25 +7,49 @@
 //! the "efficiently updatable" first layer of NNUE chess evaluators). Work scales with the
 //! non-zeros instead of the matrix size.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::elementwise::split_rows;
+use crate::team::SendPtr;
 use crate::{Matrix, Par};
 
 /// Below this many multiply-adds a sparse product runs on one thread whatever `par` says.
 ///
-/// Much higher than for dense products: the sparse copy of the input is built on the calling
-/// thread, and a second core reading it (and writing half of the result) pays for moving it
-/// between caches. Measured end to end (`examples/mnist`, 784-128-10, 2 threads against 1):
-/// splitting the first layer made training epochs slower at batch 64 (1.2M multiply-adds)
-/// and at batch 256 (4.8M: 0.31 s against 0.22 s); the inference pass's blocks of 1,000 images
-/// (19M) gain from it.
-pub const SPARSE_PARALLEL_THRESHOLD_MULADDS: usize = 16 * 1024 * 1024;
+/// From `cargo bench --bench matmul -- "sparse threads"` (784 → 128 at 20% density, build,
+/// forward and weight gradient together): two threads took 25 µs against 40 µs on one at
+/// batch 16 (320K multiply-adds per product), 83 against 143 at batch 64, 368 against 552 at
+/// batch 256. The threshold sits just under batch 16, the same as for dense products.
+pub const SPARSE_PARALLEL_THRESHOLD_MULADDS: usize = 256 * 1024;
+
+/// Below this many input values [`SparseRows::try_from_dense`] scans on one thread, and a
+/// data set gathers a batch on one thread (so that both split a batch the same way). The
+/// same bench: the build of a batch of 16 (12.5K values) took 1.4 µs on two threads against
+/// 2.0 µs on one.
+pub const SPARSE_BUILD_PARALLEL_THRESHOLD: usize = 8 * 1024;
 
 /// A matrix stored by its non-zero elements, row by row (CSR), with a by-column copy (CSC)
 /// built on demand for transposed products. Buffers are reused across rebuilds.
+///
+/// The rows are kept in shards, one per thread of the build, each built by the thread that
+/// the split of a batch's rows gives them to (the thread that gathered those rows, see
+/// [`crate::for_each_row_block`]), with its own by-column copy. Products read every shard in
+/// row order, so the shards change where work happens, never a result.
 #[derive(Clone, Debug, Default)]
 pub struct SparseRows {
     rows: usize,
     cols: usize,
+    /// Rows per shard (the last may hold fewer).
+    shard_rows: usize,
+    /// Shards in use; `shards` may hold more, kept for their buffers.
+    shard_count: usize,
+    shards: Vec<Shard>,
+}
+
+/// Rows `first_row..first_row + rows` of a [`SparseRows`].
+#[derive(Clone, Debug, Default)]
+struct Shard {
+    first_row: usize,
+    rows: usize,
     row_starts: Vec<u32>,
     indices: Vec<u32>,
     values: Vec<f32>,
@@ -45,37 +69,41 @@ impl SparseRows {
 
     /// Rebuilds `self` from `src` when at most `max_density` of its elements are non-zero and
     /// returns `true`; otherwise stops scanning early and returns `false` (contents then
-    /// unspecified). After the first build of a given size this allocates nothing.
-    pub fn try_from_dense(&mut self, src: &Matrix, max_density: f32) -> bool {
-        let budget = (max_density.clamp(0.0, 1.0) as f64 * src.len() as f64) as usize;
+    /// unspecified). Splits the rows over the threads `par` allows; after the first build of a
+    /// given size on a given number of threads this allocates nothing.
+    pub fn try_from_dense(&mut self, src: &Matrix, max_density: f32, par: Par) -> bool {
         if src.len() > u32::MAX as usize {
             return false;
         }
-        self.rows = src.rows();
-        self.cols = src.cols();
-        self.columns_built = false;
-        self.row_starts.clear();
-        self.row_starts.push(0);
-        // Room for every non-zero within budget plus one whole row and one vector, so rows
-        // can be compacted with unconditional writes, checking the budget once per row.
-        let capacity = budget + src.cols() + COMPACT_SLACK;
-        if self.indices.len() < capacity {
-            self.indices.resize(capacity, 0);
-            self.values.resize(capacity, 0.0);
+        let (rows, cols) = (src.rows(), src.cols());
+        let par = par.above(src.len(), SPARSE_BUILD_PARALLEL_THRESHOLD);
+        let parts = par.threads().min(rows).max(1);
+        self.rows = rows;
+        self.cols = cols;
+        self.shard_rows = rows.div_ceil(parts).max(1);
+        self.shard_count = rows.div_ceil(self.shard_rows);
+        if self.shards.len() < self.shard_count {
+            self.shards.resize_with(self.shard_count, Shard::default);
         }
-        let mut n = 0;
-        // A prefix much denser than the limit gives up early: a dense matrix (a ReLU output,
-        // about half zeros) then costs a scan of a few rows, not of most of it.
-        let early_limit = 1.5 * max_density as f64 * src.cols() as f64;
-        for (r, row) in src.row_iter().enumerate() {
-            n = compact_row(row, &mut self.indices, &mut self.values, n);
-            if n > budget || (r >= 3 && n as f64 > early_limit * (r + 1) as f64) {
-                return false;
+        let shard_rows = self.shard_rows;
+        let shards = &mut self.shards[..self.shard_count];
+        for (s, shard) in shards.iter_mut().enumerate() {
+            shard.first_row = s * shard_rows;
+            shard.rows = shard_rows.min(rows - shard.first_row);
+        }
+        if shards.len() <= 1 {
+            return shards.iter_mut().all(|shard| shard.build(src, max_density));
+        }
+        let ok = AtomicBool::new(true);
+        let base = SendPtr(shards.as_mut_ptr());
+        crate::par::run_parts(shards.len(), &|part| {
+            // SAFETY: each part takes a different shard; `shards` outlives the run.
+            let shard = unsafe { &mut *base.get().add(part) };
+            if !shard.build(src, max_density) {
+                ok.store(false, Ordering::Relaxed);
             }
-            self.row_starts.push(n as u32);
-        }
-        self.nnz = n;
-        true
+        });
+        ok.into_inner()
     }
 
     /// `[rows, cols]`.
@@ -85,20 +113,88 @@ impl SparseRows {
 
     /// Number of stored (non-zero) elements.
     pub fn nnz(&self) -> usize {
-        self.nnz
+        self.shards().iter().map(|shard| shard.nnz).sum()
     }
 
-    /// Builds the by-column copy (a counting sort of the row copy), once per rebuild.
-    fn build_columns(&mut self) {
+    fn shards(&self) -> &[Shard] {
+        &self.shards[..self.shard_count]
+    }
+
+    /// Builds each shard's by-column copy, each on the thread that built the shard.
+    fn build_columns(&mut self, par: Par) {
+        let cols = self.cols;
+        let shards = &mut self.shards[..self.shard_count];
+        if shards.iter().all(|shard| shard.columns_built) {
+            return;
+        }
+        if par == Par::Seq || shards.len() <= 1 {
+            shards.iter_mut().for_each(|shard| shard.build_columns(cols));
+            return;
+        }
+        let base = SendPtr(shards.as_mut_ptr());
+        crate::par::run_parts(shards.len(), &|part| {
+            // SAFETY: each part takes a different shard; `shards` outlives the run.
+            unsafe { &mut *base.get().add(part) }.build_columns(cols);
+        });
+    }
+}
+
+impl Shard {
+    /// Compacts this shard's rows of `src`; false when they hold more than `max_density`
+    /// non-zeros.
+    fn build(&mut self, src: &Matrix, max_density: f32) -> bool {
+        let cols = src.cols();
+        let budget = (max_density.clamp(0.0, 1.0) as f64 * (self.rows * cols) as f64) as usize;
+        self.columns_built = false;
+        self.nnz = 0;
+        self.row_starts.clear();
+        self.row_starts.push(0);
+        // Room for every non-zero within budget plus one whole row and one vector, so rows
+        // can be compacted with unconditional writes, checking the budget once per row.
+        let capacity = budget + cols + COMPACT_SLACK;
+        if self.indices.len() < capacity {
+            self.indices.resize(capacity, 0);
+            self.values.resize(capacity, 0.0);
+        }
+        let mut n = 0;
+        // A prefix much denser than the limit gives up early: a dense matrix (a ReLU output,
+        // about half zeros) then costs a scan of a few rows, not of most of it.
+        let early_limit = 1.5 * max_density as f64 * cols as f64;
+        for r in 0..self.rows {
+            n = compact_row(src.row(self.first_row + r), &mut self.indices, &mut self.values, n);
+            if n > budget || (r >= 3 && n as f64 > early_limit * (r + 1) as f64) {
+                return false;
+            }
+            self.row_starts.push(n as u32);
+        }
+        self.nnz = n;
+        true
+    }
+
+    /// The non-zeros of row `r` of the shard: column numbers and values.
+    fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let range = self.row_starts[r] as usize..self.row_starts[r + 1] as usize;
+        (&self.indices[range.clone()], &self.values[range])
+    }
+
+    /// The non-zeros of column `j` in the shard: row numbers within the shard, and values.
+    fn column(&self, j: usize) -> (&[u32], &[f32]) {
+        let range = self.col_starts[j] as usize..self.col_starts[j + 1] as usize;
+        (&self.col_rows[range.clone()], &self.col_values[range])
+    }
+
+    /// Builds the by-column copy (a counting sort of the row copy), once per rebuild. Row
+    /// numbers are global (the shard's first row added), ready to index a whole batch.
+    fn build_columns(&mut self, cols: usize) {
         if self.columns_built {
             return;
         }
         self.col_starts.clear();
-        self.col_starts.resize(self.cols + 1, 0);
+        self.col_starts.resize(cols + 1, 0);
         for &j in &self.indices[..self.nnz] {
             self.col_starts[j as usize + 1] += 1;
         }
-        for j in 0..self.cols {
+        for j in 0..cols {
             self.col_starts[j + 1] += self.col_starts[j];
         }
         // Sized like the row copy's buffers (fixed by the shape), not by this batch's count:
@@ -115,13 +211,13 @@ impl SparseRows {
             for k in start..end {
                 let j = self.indices[k] as usize;
                 let slot = cursor[j] as usize;
-                self.col_rows[slot] = r as u32;
+                self.col_rows[slot] = (self.first_row + r) as u32;
                 self.col_values[slot] = self.values[k];
                 cursor[j] += 1;
             }
         }
         // `cursor[j]` now holds the end of column j, which is the start of column j + 1.
-        for j in (1..=self.cols).rev() {
+        for j in (1..=cols).rev() {
             cursor[j] = cursor[j - 1];
         }
         cursor[0] = 0;
@@ -221,8 +317,11 @@ pub fn sparse_matmul(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, par: Par) {
         w_t.shape(),
         dst.shape()
     );
-    let lists = Lists { starts: &x.row_starts, indices: &x.indices, values: &x.values };
-    sum_listed_rows(dst, lists, w_t, par);
+    let shard_rows = x.shard_rows;
+    sum_listed_rows(dst, x.nnz(), w_t, par, &|i| {
+        let shard = &x.shards[i / shard_rows];
+        std::iter::once(shard.row(i - shard.first_row))
+    });
 }
 
 /// `dst = xᵀ · grad`, with `x` sparse: row `j` of `dst` is the sum of the rows of `grad`
@@ -244,88 +343,111 @@ pub fn sparse_transpose_matmul(dst: &mut Matrix, x: &mut SparseRows, grad: &Matr
         grad.shape(),
         dst.shape()
     );
-    x.build_columns();
-    let lists = Lists { starts: &x.col_starts, indices: &x.col_rows, values: &x.col_values };
-    sum_listed_rows(dst, lists, grad, par);
+    x.build_columns(par);
+    let shards = x.shards();
+    // Shards in order, each column's entries in row order: the sum runs over the batch's
+    // rows in order, however many shards there are.
+    sum_listed_rows(dst, x.nnz(), grad, par, &|j| shards.iter().map(move |shard| shard.column(j)))
 }
 
-/// One weighted list of `source` rows per row of a destination: the row copy (CSR) of a
-/// sparse matrix, or its column copy (CSC).
-#[derive(Clone, Copy)]
-struct Lists<'a> {
-    /// List `i` is entries `starts[i]..starts[i + 1]`.
-    starts: &'a [u32],
-    indices: &'a [u32],
-    values: &'a [f32],
-}
-
-/// `dst[i] = Σ over list i of value · source[index]`: both sparse products, split over rows of
-/// `dst` when the work pays for it.
-fn sum_listed_rows(dst: &mut Matrix, lists: Lists<'_>, source: &Matrix, par: Par) {
+/// `dst[i] = Σ over the entries of lists(i) of value · source[index]`, the entries taken
+/// in order: both sparse products, split over blocks of rows of `dst` when the work pays for
+/// it. Each element is summed by one thread in list order: results do not depend on the
+/// thread count.
+///
+/// Why rows, not blocks of columns as in dense products: each thread then writes one
+/// contiguous block of memory. Split by columns, two threads wrote alternate 256-byte halves
+/// of each 512-byte row (784 → 128), and the weight gradient took longer on two threads than
+/// on one (`cargo bench --bench matmul -- "sparse threads"`; the cores' prefetchers fetch the
+/// neighbouring lines the other core is writing). By rows, the thread that built a shard of
+/// the input computes the output rows of that shard, and the optimizer's update, which splits
+/// a parameter into the same contiguous blocks of rows, finds each block of the weight
+/// gradient where it was computed.
+fn sum_listed_rows<'a, I>(
+    dst: &mut Matrix,
+    entries: usize,
+    source: &Matrix,
+    par: Par,
+    lists: &(dyn Fn(usize) -> I + Sync),
+) where
+    I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
+{
     let width = source.cols();
-    let entries = lists.starts.last().map_or(0, |&n| n as usize);
     let par = par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS);
     let source = source.as_slice();
     split_rows(par, dst.as_mut_slice(), width, |first_row, block| {
         for (r, dst_row) in block.chunks_exact_mut(width.max(1)).enumerate() {
-            let i = first_row + r;
-            let range = lists.starts[i] as usize..lists.starts[i + 1] as usize;
-            gather_rows(dst_row, &lists.indices[range.clone()], &lists.values[range], source, width);
+            gather_rows(dst_row, lists(first_row + r), source, width, 0);
         }
     });
 }
 
-/// `dst = Σ_k values[k] · source[indices[k]]`, where `source` holds rows of `width` values.
-fn gather_rows(dst: &mut [f32], indices: &[u32], values: &[f32], source: &[f32], width: usize) {
+/// `dst = Σ over the entries (k, v) of lists of v · source[k][offset..offset + dst.len()]`,
+/// where `source` holds rows of `width` values.
+fn gather_rows<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, offset: usize)
+where
+    I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
+{
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        unsafe { gather_rows_fma(dst, indices, values, source, width) };
+        unsafe { gather_rows_fma(dst, lists, source, width, offset) };
         return;
     }
-    gather_rows_generic::<false>(dst, indices, values, source, width);
+    gather_rows_generic::<false, I>(dst, lists, source, width, offset);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn gather_rows_fma(dst: &mut [f32], indices: &[u32], values: &[f32], source: &[f32], width: usize) {
-    gather_rows_generic::<true>(dst, indices, values, source, width);
+fn gather_rows_fma<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, offset: usize)
+where
+    I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
+{
+    gather_rows_generic::<true, I>(dst, lists, source, width, offset);
 }
 
 /// Accumulates in blocks of `BLOCK` outputs held in registers (a fixed-size local array the
 /// compiler keeps in vector registers), so each non-zero costs loads of one source block and
 /// as many fused multiply-adds, with no load or store of the partial sums.
 #[inline(always)]
-fn gather_rows_generic<const FMA: bool>(
+fn gather_rows_generic<'a, const FMA: bool, I>(
     dst: &mut [f32],
-    indices: &[u32],
-    values: &[f32],
+    lists: I,
     source: &[f32],
     width: usize,
-) {
+    offset: usize,
+) where
+    I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
+{
     const BLOCK: usize = 64;
     let madd = |acc: f32, v: f32, w: f32| if FMA { v.mul_add(w, acc) } else { acc + v * w };
+    let len = dst.len();
     let mut start = 0;
-    while start + BLOCK <= width {
+    while start + BLOCK <= len {
         let mut acc = [0.0f32; BLOCK];
-        for (&i, &v) in indices.iter().zip(values) {
-            let offset = i as usize * width + start;
-            // A fixed-size view: no bounds checks inside, so the loop becomes vector FMAs.
-            let row: &[f32; BLOCK] = source[offset..offset + BLOCK].try_into().expect("BLOCK values");
-            for j in 0..BLOCK {
-                acc[j] = madd(acc[j], v, row[j]);
+        for (indices, values) in lists.clone() {
+            for (&i, &v) in indices.iter().zip(values) {
+                let at = i as usize * width + offset + start;
+                // A fixed-size view: no bounds checks inside, so the loop becomes vector FMAs.
+                let row: &[f32; BLOCK] = source[at..at + BLOCK].try_into().expect("BLOCK values");
+                for j in 0..BLOCK {
+                    acc[j] = madd(acc[j], v, row[j]);
+                }
             }
         }
         dst[start..start + BLOCK].copy_from_slice(&acc);
         start += BLOCK;
     }
-    if start < width {
-        let tail = &mut dst[start..width];
+    if start < len {
+        let tail = &mut dst[start..];
         tail.fill(0.0);
-        for (&i, &v) in indices.iter().zip(values) {
-            let row = &source[i as usize * width + start..i as usize * width + width];
-            for (a, &w) in tail.iter_mut().zip(row) {
-                *a = madd(*a, v, w);
+        for (indices, values) in lists {
+            for (&i, &v) in indices.iter().zip(values) {
+                let at = i as usize * width + offset + start;
+                let row = &source[at..at + tail.len()];
+                for (a, &w) in tail.iter_mut().zip(row) {
+                    *a = madd(*a, v, w);
+                }
             }
         }
     }

@@ -162,8 +162,13 @@ fn helper(shared: &Shared, index: usize) {
 
 /// A raw pointer that may cross threads: for handing disjoint parts of one buffer to the
 /// parts of a [`Team::run`].
-#[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
 // SAFETY: users only create disjoint slices from it, one per part.
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}

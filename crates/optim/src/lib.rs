@@ -35,5 +35,5 @@
 mod optimizer;
 mod sgd;
 
-pub use optimizer::{Optimizer, UpdateRule};
+pub use optimizer::{MAX_STATE_BUFFERS, Optimizer, UPDATE_PARALLEL_THRESHOLD, UpdateRule};
 pub use sgd::Sgd;

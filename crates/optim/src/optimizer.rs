@@ -2,10 +2,25 @@
 
 use std::fmt;
 
-use percept_nn::Parameters;
+use percept_linalg::{Par, for_each_row_range};
+use percept_nn::{Param, Parameters};
+
+/// At most this many state buffers per parameter ([`UpdateRule::state_buffers`]).
+pub const MAX_STATE_BUFFERS: usize = 4;
+
+/// Parameters with fewer values than this are updated on one thread. Below it, handing half
+/// of the update to a second thread costs more than the update (about 1 ns per value).
+pub const UPDATE_PARALLEL_THRESHOLD: usize = 16 * 1024;
 
 /// One optimizer's update for one parameter tensor: the only thing a new optimizer writes.
-pub trait UpdateRule: Send {
+///
+/// Rules are *elementwise*: the new value of an element depends only on that element's value,
+/// gradient and state, and on the step (every optimizer in PyTorch's `torch.optim` that
+/// percept has is). The driver relies on it: it may hand a rule any piece of a parameter, and
+/// on several threads at once, hands different pieces of the same parameter (blocks of a
+/// weight matrix's rows, so that each thread updates the rows its kernels computed).
+/// Whatever the pieces, the result is the same, bit for bit.
+pub trait UpdateRule: Send + Sync {
     /// The optimizer's name, e.g. `"Sgd"`.
     fn name(&self) -> &'static str;
 
@@ -16,15 +31,16 @@ pub trait UpdateRule: Send {
     fn set_learning_rate(&mut self, learning_rate: f32);
 
     /// How many state buffers, each as long as the parameter, the rule keeps per parameter
-    /// (0 for plain SGD, 1 for momentum, 2 for Adam). The driver creates them, zeroed, on the
-    /// first step.
+    /// (0 for plain SGD, 1 for momentum, 2 for Adam; at most [`MAX_STATE_BUFFERS`]). The
+    /// driver creates them, zeroed, on the first step.
     fn state_buffers(&self) -> usize {
         0
     }
 
     /// Updates `value` in place from `grad`. `step` counts from 1 (Adam's bias correction
-    /// needs it); `state` holds [`UpdateRule::state_buffers`] buffers as long as `value`.
-    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]);
+    /// needs it); `state` holds the [`UpdateRule::state_buffers`] buffers' pieces for the same
+    /// elements, each as long as `value`.
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]);
 }
 
 impl UpdateRule for Box<dyn UpdateRule> {
@@ -40,7 +56,7 @@ impl UpdateRule for Box<dyn UpdateRule> {
     fn state_buffers(&self) -> usize {
         (**self).state_buffers()
     }
-    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
         (**self).update(step, value, grad, state);
     }
 }
@@ -72,6 +88,12 @@ impl<R: UpdateRule> Optimizer<R> {
         self.steps += 1;
         let (rule, state, step) = (&self.rule, &mut self.state, self.steps);
         let buffers = rule.state_buffers();
+        assert!(
+            buffers <= MAX_STATE_BUFFERS,
+            "{}: {buffers} state buffers per parameter, more than the driver's {MAX_STATE_BUFFERS}",
+            rule.name()
+        );
+        let par = Par::current();
         let mut index = 0;
         model.visit_parameters(&mut |param| {
             let len = param.value.len();
@@ -85,7 +107,7 @@ impl<R: UpdateRule> Optimizer<R> {
                 rule.name(),
                 param.name
             );
-            rule.update(step, param.value.as_mut_slice(), param.grad.as_slice(), slot);
+            update_parameter(rule, step, param, slot, par.above(len, UPDATE_PARALLEL_THRESHOLD));
             index += 1;
         });
     }
@@ -123,5 +145,46 @@ impl<R: UpdateRule> fmt::Debug for Optimizer<R> {
             .field("learning_rate", &self.rule.learning_rate())
             .field("steps", &self.steps)
             .finish()
+    }
+}
+
+/// Applies `rule` to one parameter: in one call, or in one call per thread on contiguous
+/// blocks of rows, the blocks in which the kernels computed the gradient
+/// ([`for_each_row_range`]), so that each thread updates what its core already holds.
+fn update_parameter<R: UpdateRule>(rule: &R, step: u64, param: Param<'_>, state: &mut [Vec<f32>], par: Par) {
+    let cols = param.value.cols().max(1);
+    let rows = param.value.rows();
+    let value = SendPtr(param.value.as_mut_slice().as_mut_ptr());
+    let grad = param.grad.as_slice();
+    let buffers = state.len();
+    let mut states = [SendPtr(std::ptr::null_mut()); MAX_STATE_BUFFERS];
+    for (ptr, buffer) in states.iter_mut().zip(state.iter_mut()) {
+        *ptr = SendPtr(buffer.as_mut_ptr());
+    }
+    for_each_row_range(par, rows, &|block| {
+        let (start, len) = (block.start * cols, block.len() * cols);
+        // SAFETY: the blocks are disjoint ranges of rows, and `value` and every state buffer
+        // hold `rows · cols` values, borrowed mutably for the whole call.
+        let value = unsafe { std::slice::from_raw_parts_mut(value.get().add(start), len) };
+        let mut pieces: [&mut [f32]; MAX_STATE_BUFFERS] = Default::default();
+        for (piece, ptr) in pieces.iter_mut().zip(&states[..buffers]) {
+            // SAFETY: as above.
+            *piece = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), len) };
+        }
+        rule.update(step, value, &grad[start..start + len], &mut pieces[..buffers]);
+    });
+}
+
+/// A pointer that parts of a split may share; each part builds disjoint slices from it.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used to build disjoint slices, one set per part, while the owner is borrowed.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// A method, so that closures capture the whole `SendPtr`.
+    fn get(self) -> *mut f32 {
+        self.0
     }
 }

@@ -40,7 +40,7 @@ impl UpdateRule for Sgd {
         self.learning_rate = learning_rate;
     }
 
-    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], _state: &mut [Vec<f32>]) {
+    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], _state: &mut [&mut [f32]]) {
         axpy(value, -self.learning_rate, grad);
     }
 }

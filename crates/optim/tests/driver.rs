@@ -51,7 +51,7 @@ impl UpdateRule for Accumulate {
     fn state_buffers(&self) -> usize {
         1
     }
-    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
         for ((v, g), s) in value.iter_mut().zip(grad).zip(state[0].iter_mut()) {
             *s += g;
             *v = *s * step as f32;
@@ -81,4 +81,35 @@ fn a_different_model_on_the_same_optimizer_is_caught() {
     optimizer.step(&mut layer_with_gradients());
     let mut other = Linear::from_parameters(Matrix::zeros(2, 3), Matrix::zeros(1, 3));
     optimizer.step(&mut other);
+}
+
+/// Parameters above `UPDATE_PARALLEL_THRESHOLD` are updated in blocks of rows on two threads:
+/// the same bits as one thread, state included.
+#[test]
+fn a_split_update_equals_a_sequential_one() {
+    use percept_linalg::{Par, set_num_threads};
+    use percept_optim::UPDATE_PARALLEL_THRESHOLD;
+    let _ = set_num_threads(2);
+    assert_eq!(Par::current().threads(), 2, "the team has two threads");
+    let (rows, cols) = (301, 96); // rows split unevenly, more values than the threshold
+    assert!(rows * cols > UPDATE_PARALLEL_THRESHOLD);
+    let run = |threads: usize| {
+        set_num_threads(threads).expect("thread count");
+        let weight = Matrix::from_fn(rows, cols, |r, c| ((r * 7 + c * 3) % 11) as f32 - 5.0);
+        let mut layer = Linear::from_parameters(weight, Matrix::zeros(1, cols));
+        let input = Matrix::from_fn(4, rows, |r, c| ((r + c) % 5) as f32 * 0.25);
+        let mut output = Matrix::default();
+        let mut optimizer = Optimizer::new(Accumulate);
+        for _ in 0..3 {
+            layer.forward(&input, &mut output, Mode::Train);
+            let grad = output.clone();
+            layer.backward(&input, &output, &grad, None);
+            optimizer.step(&mut layer);
+        }
+        layer.weight().clone()
+    };
+    let (one, two) = (run(1), run(2));
+    set_num_threads(2).expect("thread count");
+    assert_eq!(one, two);
+    assert!(one.max_abs() > 0.0);
 }

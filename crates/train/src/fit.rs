@@ -111,8 +111,12 @@ impl Trainer {
             let learning_rate = optimizer.learning_rate();
             let started = Instant::now();
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-            for (batch_index, batch) in order.next_epoch().enumerate() {
+            let mut batches = order.next_epoch().enumerate().peekable();
+            while let Some((batch_index, batch)) = batches.next() {
                 train.gather(batch, &mut step.inputs, &mut step.labels);
+                if let Some((_, next)) = batches.peek() {
+                    train.prefetch(next);
+                }
                 let output = model.forward_swap(&mut step.inputs, Mode::Train)?;
                 let targets = targets_of(&step.labels);
                 let value = loss.forward_backward(output, targets, &mut step.output_grad)?;

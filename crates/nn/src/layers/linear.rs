@@ -166,7 +166,7 @@ impl Layer for Linear {
         output.resize(input.rows(), self.weight.cols());
         let par = Par::current();
         let sparse = &mut self.sparse;
-        if sparse.rows.try_from_dense(input, SPARSE_INPUT_MAX_DENSITY) {
+        if sparse.rows.try_from_dense(input, SPARSE_INPUT_MAX_DENSITY, par) {
             // Row i of the output: Σ over non-zero features j of input[i, j] · weight[j, ·].
             sparse_matmul(output, &sparse.rows, &self.weight, par);
             sparse.stored_for = Some(identity(input));

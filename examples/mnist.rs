@@ -32,12 +32,23 @@ struct Args {
     /// Activation after each hidden layer.
     #[arg(long, value_enum, default_value_t = Activation::Relu)]
     activation: Activation,
-    /// Optimizer.
+    /// Optimizer (PyTorch's formulas and defaults; see percept-optim).
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     optimizer: OptimizerKind,
-    /// Learning rate.
+    /// Learning rate (Adam and AdamW usually want about 0.001).
     #[arg(long, default_value_t = 0.1)]
     lr: f32,
+    /// Momentum factor for momentum and nesterov (default 0.9), and for rmsprop (default
+    /// none).
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// Weight decay (an L2 penalty; decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
+    /// Learning-rate schedule, stepped once per epoch: cosine annealing to 0 over the run, or
+    /// a tenfold decay every third of the run.
+    #[arg(long, value_enum, default_value_t = ScheduleKind::None)]
+    schedule: ScheduleKind,
     /// Threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -59,6 +70,54 @@ enum Activation {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OptimizerKind {
     Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    Adamw,
+    Rmsprop,
+    Adagrad,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScheduleKind {
+    None,
+    Cosine,
+    Step,
+}
+
+/// The optimizer the flags ask for, with its description for the log.
+fn build_optimizer(args: &Args) -> (Optimizer, String) {
+    let (lr, weight_decay) = (args.lr, args.weight_decay);
+    let momentum = args.momentum.unwrap_or(0.9);
+    let rule: Box<dyn UpdateRule> = match args.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd { weight_decay, ..Sgd::new(lr) }),
+        OptimizerKind::Momentum => Box::new(Sgd { weight_decay, ..Sgd::momentum(lr, momentum) }),
+        OptimizerKind::Nesterov => Box::new(Sgd { weight_decay, ..Sgd::nesterov(lr, momentum) }),
+        OptimizerKind::Adam => Box::new(Adam { weight_decay, ..Adam::new(lr) }),
+        OptimizerKind::Adamw => Box::new(AdamW { adam: Adam { weight_decay, ..Adam::new(lr) } }),
+        OptimizerKind::Rmsprop => {
+            Box::new(RmsProp { weight_decay, momentum: args.momentum.unwrap_or(0.0), ..RmsProp::new(lr) })
+        }
+        OptimizerKind::Adagrad => Box::new(Adagrad { weight_decay, ..Adagrad::new(lr) }),
+    };
+    let description = rule_settings(args);
+    (Optimizer::new(rule), description)
+}
+
+/// The optimizer's settings as the log prints them.
+fn rule_settings(args: &Args) -> String {
+    let mut text = format!("{:?}, learning rate {}", args.optimizer, args.lr);
+    if matches!(args.optimizer, OptimizerKind::Momentum | OptimizerKind::Nesterov) || args.momentum.is_some()
+    {
+        text += &format!(", momentum {}", args.momentum.unwrap_or(0.9));
+    }
+    if args.weight_decay != 0.0 {
+        text += &format!(", weight decay {}", args.weight_decay);
+    }
+    if !matches!(args.schedule, ScheduleKind::None) {
+        text += &format!(", {:?} schedule", args.schedule);
+    }
+    text
 }
 
 fn main() -> ExitCode {
@@ -121,8 +180,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let classes = mnist.train.num_classes().expect("MNIST has classes");
     let mut model = build_model(mnist.train.num_features(), &hidden, classes, args.activation, args.seed)?;
-    let OptimizerKind::Sgd = args.optimizer;
-    let mut optimizer = Optimizer::new(Sgd::new(args.lr));
+    let (mut optimizer, optimizer_text) = build_optimizer(args);
     if !args.json {
         println!(
             "MNIST: {} training and {} test images from {} ({:.2} s)",
@@ -133,8 +191,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         println!("{model}");
         println!(
-            "SGD, learning rate {}, batch {}, {} epochs, {} threads, seed {}",
-            args.lr,
+            "{}, batch {}, {} epochs, {} threads, seed {}",
+            optimizer_text,
             args.batch,
             args.epochs,
             percept::linalg::num_threads(),
@@ -150,6 +208,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         verbose: !args.json,
     };
     let mut trainer = Trainer::new(config);
+    match args.schedule {
+        ScheduleKind::None => {}
+        ScheduleKind::Cosine => {
+            trainer.schedule(Schedule::Cosine { t_max: args.epochs as u64, eta_min: 0.0 }, StepEvery::Epoch);
+        }
+        ScheduleKind::Step => {
+            let step_size = (args.epochs as u64 / 3).max(1);
+            trainer.schedule(Schedule::Step { step_size, gamma: 0.1 }, StepEvery::Epoch);
+        }
+    }
     if args.json {
         trainer.on_epoch(|r| {
             println!(

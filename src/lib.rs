@@ -60,6 +60,11 @@ pub mod prelude {
         CrossEntropy, Init, Layer, Linear, Loss, Mae, Mode, Mse, NnError, Parameters, ReLU, Sequential,
         Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, Targets, gradcheck, seeded_rng,
     };
-    pub use percept_optim::{Optimizer, Sgd, UpdateRule};
-    pub use percept_train::{EpochRecord, Evaluation, FitConfig, History, TrainError, Trainer, evaluate};
+    pub use percept_optim::{
+        Adagrad, Adam, AdamW, Optimizer, RmsProp, Schedule, Scheduler, Sgd, UpdateRule, clip_grad_norm,
+        clip_grad_value,
+    };
+    pub use percept_train::{
+        EpochRecord, Evaluation, FitConfig, History, StepEvery, TrainError, Trainer, evaluate,
+    };
 }

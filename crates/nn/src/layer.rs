@@ -18,8 +18,9 @@ pub struct Param<'a> {
     pub name: &'static str,
     /// The values, for the optimizer to update.
     pub value: &'a mut Matrix,
-    /// `∂loss/∂value`, as computed by the last [`Layer::backward`].
-    pub grad: &'a Matrix,
+    /// `∂loss/∂value`, as computed by the last [`Layer::backward`] (mutable, for gradient
+    /// clipping).
+    pub grad: &'a mut Matrix,
 }
 
 /// A building block of a network: a differentiable function of its input with optional

@@ -171,10 +171,10 @@ impl<L: Layer> Layer for Miscalibrated<L> {
         self.scaled = scaled;
     }
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
-        let scaled = &self.scaled;
+        let scaled = &mut self.scaled;
         let mut i = 0;
         self.inner.visit_parameters(&mut |p| {
-            visitor(Param { name: p.name, value: p.value, grad: &scaled[i] });
+            visitor(Param { name: p.name, value: p.value, grad: &mut scaled[i] });
             i += 1;
         });
     }

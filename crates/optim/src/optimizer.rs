@@ -4,6 +4,70 @@ use std::fmt;
 
 use percept_linalg::{Par, for_each_row_range};
 use percept_nn::{Param, Parameters};
+use serde::{Deserialize, Serialize};
+
+/// What an [`Optimizer`] carries from step to step, for checkpoints: restore it with
+/// [`Optimizer::load_state`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// The rule's name ([`UpdateRule::name`]), checked on restore.
+    pub rule: String,
+    /// The learning rate at the time (schedules change it).
+    pub learning_rate: f32,
+    /// Steps taken.
+    pub steps: u64,
+    /// `buffers[i][b]`: state buffer `b` of the `i`-th parameter in visiting order (empty
+    /// before the first step).
+    pub buffers: Vec<Vec<Vec<f32>>>,
+}
+
+/// Why an optimizer state could not be restored.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptimError {
+    /// The state was saved by another optimizer.
+    #[error("optimizer state belongs to {found}, not {expected}")]
+    OtherRule {
+        /// This optimizer's rule.
+        expected: String,
+        /// The saved one.
+        found: String,
+    },
+    /// The model has another number of parameters than the state.
+    #[error("optimizer state has {state} parameters but the model has {model}")]
+    ParameterCount {
+        /// Parameters in the model.
+        model: usize,
+        /// Parameters in the state.
+        state: usize,
+    },
+    /// A parameter has another size than its state.
+    #[error("optimizer state of parameter {index} ({name}) has {state} values but the model's has {model}")]
+    ParameterSize {
+        /// Index of the parameter in visiting order.
+        index: usize,
+        /// Its name within its layer.
+        name: &'static str,
+        /// Values in the model's parameter.
+        model: usize,
+        /// Values in the state.
+        state: usize,
+    },
+    /// A parameter has another number of state buffers than the rule keeps (other settings).
+    #[error(
+        "optimizer state of parameter {index} ({name}) has {found} buffers, the optimizer keeps {expected}"
+    )]
+    BufferCount {
+        /// Index of the parameter in visiting order.
+        index: usize,
+        /// Its name within its layer.
+        name: &'static str,
+        /// Buffers the rule keeps.
+        expected: usize,
+        /// Buffers in the state.
+        found: usize,
+    },
+}
 
 /// At most this many state buffers per parameter ([`UpdateRule::state_buffers`]).
 pub const MAX_STATE_BUFFERS: usize = 4;
@@ -37,6 +101,13 @@ pub trait UpdateRule: Send + Sync {
         0
     }
 
+    /// The value every element of state buffer `buffer` starts from (0 unless a rule says
+    /// otherwise, as Adagrad's `initial_accumulator_value`).
+    fn initial_state(&self, buffer: usize) -> f32 {
+        let _ = buffer;
+        0.0
+    }
+
     /// Updates `value` in place from `grad`. `step` counts from 1 (Adam's bias correction
     /// needs it); `state` holds the [`UpdateRule::state_buffers`] buffers' pieces for the same
     /// elements, each as long as `value`.
@@ -55,6 +126,9 @@ impl UpdateRule for Box<dyn UpdateRule> {
     }
     fn state_buffers(&self) -> usize {
         (**self).state_buffers()
+    }
+    fn initial_state(&self, buffer: usize) -> f32 {
+        (**self).initial_state(buffer)
     }
     fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
         (**self).update(step, value, grad, state);
@@ -98,7 +172,7 @@ impl<R: UpdateRule> Optimizer<R> {
         model.visit_parameters(&mut |param| {
             let len = param.value.len();
             if index == state.len() {
-                state.push(vec![vec![0.0; len]; buffers]);
+                state.push((0..buffers).map(|b| vec![rule.initial_state(b); len]).collect());
             }
             let slot = &mut state[index];
             assert!(
@@ -110,6 +184,53 @@ impl<R: UpdateRule> Optimizer<R> {
             update_parameter(rule, step, param, slot, par.above(len, UPDATE_PARALLEL_THRESHOLD));
             index += 1;
         });
+    }
+
+    /// A copy of everything the optimizer has learned: steps, learning rate and every
+    /// parameter's state buffers, for a checkpoint (serde).
+    pub fn state(&self) -> OptimizerState {
+        OptimizerState {
+            rule: self.rule.name().to_string(),
+            learning_rate: self.rule.learning_rate(),
+            steps: self.steps,
+            buffers: self.state.clone(),
+        }
+    }
+
+    /// Restores a [`Optimizer::state`] taken from an optimizer with the same rule and
+    /// settings, for `model`: the following steps continue exactly as the saved optimizer's
+    /// would have.
+    ///
+    /// # Errors
+    /// [`OptimError`] when the state belongs to another rule, or its buffers do not match
+    /// the rule's count or `model`'s parameters (by number or size); `self` is then unchanged.
+    pub fn load_state(
+        &mut self,
+        state: OptimizerState,
+        model: &mut dyn Parameters,
+    ) -> Result<(), OptimError> {
+        let rule = self.rule.name();
+        if state.rule != rule {
+            return Err(OptimError::OtherRule { expected: rule.to_string(), found: state.rule });
+        }
+        let mut sizes = Vec::new();
+        model.visit_parameters(&mut |p| sizes.push((p.name, p.value.len())));
+        if !state.buffers.is_empty() && state.buffers.len() != sizes.len() {
+            return Err(OptimError::ParameterCount { model: sizes.len(), state: state.buffers.len() });
+        }
+        let expected = self.rule.state_buffers();
+        for (index, (slot, &(name, len))) in state.buffers.iter().zip(&sizes).enumerate() {
+            if slot.len() != expected {
+                return Err(OptimError::BufferCount { index, name, expected, found: slot.len() });
+            }
+            if let Some(found) = slot.iter().map(Vec::len).find(|&n| n != len) {
+                return Err(OptimError::ParameterSize { index, name, model: len, state: found });
+            }
+        }
+        self.rule.set_learning_rate(state.learning_rate);
+        self.steps = state.steps;
+        self.state = state.buffers;
+        Ok(())
     }
 
     /// Steps taken so far.

@@ -5,7 +5,7 @@ use std::time::Instant;
 use percept_data::{BatchOrder, Dataset, Labels};
 use percept_linalg::{Matrix, argmax};
 use percept_nn::{Loss, Mode, Sequential, Targets};
-use percept_optim::{Optimizer, UpdateRule};
+use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule};
 
 use crate::{EpochRecord, History, TrainError, progress_line};
 
@@ -63,12 +63,32 @@ pub type EpochCallback = Box<dyn FnMut(&EpochRecord)>;
 pub struct Trainer {
     config: FitConfig,
     on_epoch: Vec<EpochCallback>,
+    schedule: Option<(Schedule, StepEvery)>,
+}
+
+/// When a learning-rate schedule advances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepEvery {
+    /// After every epoch (PyTorch's usual `scheduler.step()` placement); a plateau schedule
+    /// watches the validation loss, or the training loss without validation data.
+    Epoch,
+    /// After every batch (warm-up and one-cycle schedules are usually counted in batches); a
+    /// plateau schedule watches the batch's loss.
+    Batch,
 }
 
 impl Trainer {
     /// A trainer with the given settings.
     pub fn new(config: FitConfig) -> Self {
-        Self { config, on_epoch: Vec::new() }
+        Self { config, on_epoch: Vec::new(), schedule: None }
+    }
+
+    /// Changes the learning rate during [`Trainer::fit`] by `schedule`, started from the
+    /// optimizer's learning rate at the start of the fit and stepped `every` epoch or batch.
+    /// Each epoch's record shows the rate its first batch used.
+    pub fn schedule(&mut self, schedule: Schedule, every: StepEvery) -> &mut Self {
+        self.schedule = Some((schedule, every));
+        self
     }
 
     /// The settings.
@@ -107,6 +127,8 @@ impl Trainer {
         };
         let mut step = StepBuffers::default();
         let mut history = History::default();
+        let mut scheduler =
+            self.schedule.clone().map(|(schedule, every)| (Scheduler::start(schedule, optimizer), every));
         for epoch in 1..=config.epochs {
             let learning_rate = optimizer.learning_rate();
             let started = Instant::now();
@@ -126,6 +148,9 @@ impl Trainer {
                 correct += count_correct(output, &step.labels);
                 model.backward(&step.output_grad)?;
                 optimizer.step(model);
+                if let Some((scheduler, StepEvery::Batch)) = &mut scheduler {
+                    scheduler.step_with_metric(value, optimizer);
+                }
                 loss_sum += value as f64 * batch.len() as f64;
                 seen += batch.len();
             }
@@ -134,10 +159,14 @@ impl Trainer {
                 Some(data) => Some(evaluate(model, loss, data, 1024)?),
                 None => None,
             };
+            let train_loss = (loss_sum / seen.max(1) as f64) as f32;
+            if let Some((scheduler, StepEvery::Epoch)) = &mut scheduler {
+                scheduler.step_with_metric(evaluation.map_or(train_loss, |e| e.loss), optimizer);
+            }
             let classification = train.num_classes().is_some();
             let record = EpochRecord {
                 epoch,
-                train_loss: (loss_sum / seen.max(1) as f64) as f32,
+                train_loss,
                 train_accuracy: classification.then(|| correct as f32 / seen.max(1) as f32),
                 validation_loss: evaluation.map(|e| e.loss),
                 validation_accuracy: evaluation.and_then(|e| e.accuracy),

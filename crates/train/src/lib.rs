@@ -29,5 +29,5 @@ mod fit;
 mod history;
 
 pub use error::TrainError;
-pub use fit::{EpochCallback, Evaluation, FitConfig, Trainer, evaluate, targets_of};
+pub use fit::{EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
 pub use history::{EpochRecord, History, progress_line};

@@ -216,8 +216,8 @@ impl Layer for Linear {
     }
 
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
-        visitor(Param { name: "weight", value: &mut self.weight, grad: &self.weight_grad });
-        visitor(Param { name: "bias", value: &mut self.bias, grad: &self.bias_grad });
+        visitor(Param { name: "weight", value: &mut self.weight, grad: &mut self.weight_grad });
+        visitor(Param { name: "bias", value: &mut self.bias, grad: &mut self.bias_grad });
     }
 
     fn num_parameters(&self) -> usize {

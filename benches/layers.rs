@@ -1,5 +1,5 @@
-//! Each layer's forward and backward pass, and one whole training step, at MNIST shapes,
-//! with FLOPs (or elements, for elementwise layers) as throughput.
+//! Each layer's and each loss's forward and backward pass, and one whole training step, at
+//! MNIST shapes, with FLOPs (or elements, for elementwise layers and losses) as throughput.
 //!
 //! ```text
 //! cargo bench --bench layers
@@ -77,10 +77,22 @@ fn sparse_input(c: &mut Criterion) {
 
 fn activations(c: &mut Criterion) {
     let mut group = c.benchmark_group("activation");
-    let layers: Vec<Box<dyn Layer>> =
-        vec![Box::new(ReLU), Box::new(Tanh), Box::new(Sigmoid), Box::new(Softmax)];
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(ReLU),
+        Box::new(Tanh),
+        Box::new(Sigmoid),
+        Box::new(Softmax),
+        Box::new(LeakyReLU::default()),
+        Box::new(ELU::default()),
+        Box::new(GELU::new()),
+        Box::new(GELU::tanh()),
+        Box::new(Softplus::default()),
+        Box::new(SiLU),
+        Box::new(LogSoftmax),
+        Box::new(Dropout::new(0.5, 0)),
+    ];
     for mut layer in layers {
-        for &(batch, features) in &[(64, 128), (256, 512)] {
+        for &(batch, features) in &[(64, 128), (256, 128), (64, 512), (256, 512)] {
             let name = format!("{} b{batch}x{features}", layer.name());
             let input = random(batch, features, 3);
             let grad = random(batch, features, 4);
@@ -91,6 +103,62 @@ fn activations(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new("backward", &name), |b| {
                 b.iter(|| layer.backward(&input, &output, &grad, Some(&mut input_grad)))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn batch_norm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("BatchNorm1d");
+    for &(batch, features) in &[(64, 128), (256, 128), (64, 512), (256, 512)] {
+        let mut layer = BatchNorm1d::new(features);
+        let input = random(batch, features, 3);
+        let grad = random(batch, features, 4);
+        let (mut output, mut input_grad) = (Matrix::default(), Matrix::default());
+        let name = format!("b{batch}x{features}");
+        group.throughput(Throughput::Elements((batch * features) as u64));
+        group.bench_function(BenchmarkId::new("forward", &name), |b| {
+            b.iter(|| layer.forward(&input, &mut output, Mode::Train))
+        });
+        group.bench_function(BenchmarkId::new("backward", &name), |b| {
+            b.iter(|| layer.backward(&input, &output, &grad, Some(&mut input_grad)))
+        });
+    }
+    group.finish();
+}
+
+/// Every loss on a batch of 10-class outputs (the MNIST head), forward and backward.
+fn losses(c: &mut Criterion) {
+    let mut group = c.benchmark_group("loss");
+    for batch in [64usize, 256] {
+        let logits = random(batch, 10, 6);
+        let probabilities =
+            Matrix::from_fn(batch, 10, |r, c| 0.05 + 0.9 * ((r * 7 + c * 3) % 10) as f32 / 10.0);
+        let values = random(batch, 10, 7);
+        let binary = Matrix::from_fn(batch, 10, |r, c| ((r + c) % 2) as f32);
+        let classes: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let cases: Vec<(Box<dyn Loss>, &Matrix, Targets<'_>)> = vec![
+            (Box::new(SoftmaxCrossEntropy::new()), &logits, Targets::Classes(&classes)),
+            (Box::new(SoftmaxCrossEntropy::new().label_smoothing(0.1)), &logits, Targets::Classes(&classes)),
+            (Box::new(CrossEntropy), &probabilities, Targets::Classes(&classes)),
+            (Box::new(NllLoss), &logits, Targets::Classes(&classes)),
+            (Box::new(Hinge::default()), &logits, Targets::Classes(&classes)),
+            (Box::new(Mse), &values, Targets::Values(&logits)),
+            (Box::new(Mae), &values, Targets::Values(&logits)),
+            (Box::new(Huber::default()), &values, Targets::Values(&logits)),
+            (Box::new(BinaryCrossEntropy), &probabilities, Targets::Values(&binary)),
+            (Box::new(BinaryCrossEntropyWithLogits), &logits, Targets::Values(&binary)),
+        ];
+        group.throughput(Throughput::Elements((batch * 10) as u64));
+        for (index, (mut loss, prediction, targets)) in cases.into_iter().enumerate() {
+            let name = format!("{index:02} {} b{batch}x10", loss.name());
+            let mut grad = Matrix::default();
+            group.bench_function(BenchmarkId::new("forward", &name), |b| {
+                b.iter(|| loss.forward(prediction, targets).expect("fits"))
+            });
+            group.bench_function(BenchmarkId::new("backward", &name), |b| {
+                b.iter(|| loss.backward(prediction, targets, &mut grad).expect("fits"))
             });
         }
     }
@@ -123,7 +191,9 @@ fn train_step(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let output = model.forward(&input, Mode::Train).expect("fits");
-                SoftmaxCrossEntropy.backward(output, Targets::Classes(&labels), &mut grad).expect("fits");
+                SoftmaxCrossEntropy::new()
+                    .backward(output, Targets::Classes(&labels), &mut grad)
+                    .expect("fits");
                 model.backward(&grad).expect("fits");
                 optimizer.step(&mut model);
             })
@@ -135,6 +205,6 @@ fn train_step(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = linear, sparse_input, activations, train_step
+    targets = linear, sparse_input, activations, batch_norm, losses, train_step
 }
 criterion_main!(benches);

@@ -229,8 +229,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             );
         });
     }
-    let history =
-        trainer.fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, &mnist.train, Some(&mnist.test))?;
+    let history = trainer.fit(
+        &mut model,
+        &mut SoftmaxCrossEntropy::new(),
+        &mut optimizer,
+        &mnist.train,
+        Some(&mnist.test),
+    )?;
 
     let infer_images_per_s = inference_throughput(&mut model, &mnist.test)?;
     let mut epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.train_seconds).collect();

@@ -25,7 +25,7 @@
 //! println!("{model}");
 //! let config = FitConfig { epochs: 30, batch_size: 4, verbose: false, ..Default::default() };
 //! let mut optimizer = Optimizer::new(Sgd::new(0.01));
-//! let history = Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, &train, Some(&test))?;
+//! let history = Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut optimizer, &train, Some(&test))?;
 //! assert!(history.last().unwrap().validation_accuracy.unwrap() > 0.5);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -57,8 +57,10 @@ pub mod prelude {
     };
     pub use percept_linalg::{Matrix, Par};
     pub use percept_nn::{
-        CrossEntropy, Init, Layer, Linear, Loss, Mae, Mode, Mse, NnError, Parameters, ReLU, Sequential,
-        Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, Targets, gradcheck, seeded_rng,
+        BatchNorm1d, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Dropout, ELU, GELU,
+        Hinge, Huber, Init, Layer, LeakyReLU, Linear, LogSoftmax, Loss, Mae, Mode, Mse, NllLoss, NnError,
+        Nonlinearity, Parameters, ReLU, Sequential, SiLU, Sigmoid, Softmax, SoftmaxCrossEntropy, Softplus,
+        Sum, Tanh, Targets, gain, gradcheck, seeded_rng, zero_one_loss,
     };
     pub use percept_optim::{
         Adagrad, Adam, AdamW, Optimizer, RmsProp, Schedule, Scheduler, Sgd, UpdateRule, clip_grad_norm,

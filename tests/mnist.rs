@@ -14,7 +14,7 @@ fn one_epoch_of_a_small_mlp_reaches_95_percent() {
     let history = Trainer::new(config)
         .fit(
             &mut model,
-            &mut SoftmaxCrossEntropy,
+            &mut SoftmaxCrossEntropy::new(),
             &mut Optimizer::new(Sgd::new(0.2)),
             &mnist.train,
             Some(&mnist.test),
@@ -25,7 +25,7 @@ fn one_epoch_of_a_small_mlp_reaches_95_percent() {
     assert!(accuracy >= 0.95, "test accuracy after one epoch: {accuracy}");
     assert!(record.train_loss < 0.5, "mean training loss {}", record.train_loss);
     // evaluate() agrees with the fit loop's validation figure.
-    let again = evaluate(&mut model, &mut SoftmaxCrossEntropy, &mnist.test, 500).expect("fits");
+    let again = evaluate(&mut model, &mut SoftmaxCrossEntropy::new(), &mnist.test, 500).expect("fits");
     assert_eq!(again.accuracy, Some(accuracy));
 }
 
@@ -38,7 +38,13 @@ fn the_same_seed_trains_the_same_weights() {
         let mut model = mlp(64, seed);
         let config = FitConfig { epochs: 1, batch_size: 50, seed, verbose: false, ..Default::default() };
         Trainer::new(config)
-            .fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, None)
+            .fit(
+                &mut model,
+                &mut SoftmaxCrossEntropy::new(),
+                &mut Optimizer::new(Sgd::new(0.1)),
+                &train,
+                None,
+            )
             .expect("fits");
         let mut weights = Vec::new();
         model.visit_parameters(&mut |p| weights.extend_from_slice(p.value.as_slice()));
@@ -56,7 +62,7 @@ fn data_that_does_not_fit_the_model_is_an_error() {
     let err = Trainer::new(FitConfig { verbose: false, ..Default::default() })
         .fit(
             &mut model,
-            &mut SoftmaxCrossEntropy,
+            &mut SoftmaxCrossEntropy::new(),
             &mut Optimizer::new(Sgd::new(0.1)),
             &data,
             Some(&mnist.test),

@@ -45,8 +45,9 @@ fn a_training_step_allocates_nothing_after_the_first() {
         let mut trainer =
             Trainer::new(FitConfig { epochs: 1, batch_size: 64, verbose: false, ..Default::default() });
         let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let history =
-            trainer.fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, train, None).expect("fits");
+        let history = trainer
+            .fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut optimizer, train, None)
+            .expect("fits");
         let count = ALLOCATIONS.load(Ordering::Relaxed) - before;
         assert_eq!(history.epochs.len(), 1);
         count

@@ -19,7 +19,13 @@ fn one_and_two_threads_train_bit_identical_weights() {
         let mut model = common::mlp(128, 1);
         let config = FitConfig { epochs: 1, batch_size: 1024, seed: 1, verbose: false, ..Default::default() };
         Trainer::new(config)
-            .fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, None)
+            .fit(
+                &mut model,
+                &mut SoftmaxCrossEntropy::new(),
+                &mut Optimizer::new(Sgd::new(0.1)),
+                &train,
+                None,
+            )
             .expect("fits");
         let mut weights = Vec::new();
         model.visit_parameters(&mut |p| weights.extend(p.value.as_slice().iter().map(|v| v.to_bits())));

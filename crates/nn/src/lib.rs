@@ -17,7 +17,7 @@
 //! model.add(Linear::new(2, 8, &mut rng))?.add(ReLU)?.add(Linear::new(8, 2, &mut rng))?;
 //! let input = Matrix::from_rows(&[[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]);
 //! let labels = [1, 1, 0, 0];
-//! let mut loss = SoftmaxCrossEntropy;
+//! let mut loss = SoftmaxCrossEntropy::new();
 //! let mut grad = Matrix::default();
 //!
 //! let mut first = None;
@@ -46,8 +46,14 @@ mod loss;
 mod sequential;
 
 pub use error::NnError;
-pub use init::{Init, Rng, seeded_rng};
+pub use init::{Init, Nonlinearity, Rng, gain, seeded_rng};
 pub use layer::{Layer, Mode, Param, Parameters};
-pub use layers::{Linear, ReLU, SPARSE_INPUT_MAX_DENSITY, Sigmoid, Softmax, Tanh};
-pub use loss::{CrossEntropy, Loss, Mae, Mse, SoftmaxCrossEntropy, Targets};
+pub use layers::{
+    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, LeakyReLU, Linear, LogSoftmax, ReLU,
+    SPARSE_INPUT_MAX_DENSITY, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+};
+pub use loss::{
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Hinge, Huber, Loss, Mae, Mse, NllLoss,
+    SoftmaxCrossEntropy, Sum, Targets, zero_one_loss,
+};
 pub use sequential::Sequential;

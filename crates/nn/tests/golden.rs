@@ -480,7 +480,8 @@ fn softmax_cross_entropy_matches_pytorch() -> Result<(), NnError> {
             0.1, -0.7, 1.4,
         ],
     );
-    let (value, grad) = run_loss(&mut SoftmaxCrossEntropy, &prediction, Targets::Classes(&[2, 3, 0, 2, 1]))?;
+    let (value, grad) =
+        run_loss(&mut SoftmaxCrossEntropy::new(), &prediction, Targets::Classes(&[2, 3, 0, 2, 1]))?;
     assert_close(&[value], &[0.98134017], TOL, "SoftmaxCrossEntropy value");
     assert_close(
         grad.as_slice(),
@@ -666,7 +667,7 @@ fn model_gradients_match_pytorch_sequential() -> Result<(), NnError> {
     assert_eq!(model.layers().len(), 3);
     let x = Matrix::from_vec(4, 3, vec![0.5, -1.2, 2.3, -0.7, 0.4, -2.9, 1.9, 2.8, -0.3, -2.2, 0.05, 0.9]);
     let labels = [1, 0, 1, 0];
-    let mut loss = SoftmaxCrossEntropy;
+    let mut loss = SoftmaxCrossEntropy::new();
 
     let logits = model.forward(&x, Mode::Train)?.clone();
     assert_close(

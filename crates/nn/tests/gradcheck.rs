@@ -23,6 +23,12 @@ fn probabilities(rows: usize, cols: usize, seed: u64) -> Matrix {
     p
 }
 
+/// Values in `(0.05, 0.95)`, for binary cross-entropy on probabilities.
+fn unit_interval(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = seeded_rng(seed);
+    Matrix::from_fn(rows, cols, |_, _| rng.random_range(0.05f32..0.95))
+}
+
 fn assert_passes(report: gradcheck::Report) {
     assert!(report.passed(), "gradient check failed:\n{report}");
     assert!(!report.comparisons.is_empty());
@@ -39,11 +45,55 @@ fn every_layer_passes_the_gradient_check() {
         Box::new(Tanh),
         Box::new(Sigmoid),
         Box::new(Softmax),
+        Box::new(LeakyReLU::new(0.1)),
+        Box::new(ELU::new(0.7)),
+        Box::new(GELU::new()),
+        Box::new(GELU::tanh()),
+        Box::new(Softplus::default()),
+        Box::new(Softplus { beta: 2.0, threshold: 1.0 }),
+        Box::new(SiLU),
+        Box::new(LogSoftmax),
+        Box::new(BatchNorm1d::new(5)),
+        Box::new(ReseededDropout(Dropout::new(0.3, 1))),
     ];
     for (i, layer) in layers.iter_mut().enumerate() {
         let report = check_layer(layer.as_mut(), &input(4, 5, i as u64), &options);
         assert_passes(report);
     }
+}
+
+/// Dropout with the same mask on every forward pass (its generator restarted each time), so
+/// that finite differences see one fixed function.
+struct ReseededDropout(Dropout);
+
+impl Layer for ReseededDropout {
+    fn name(&self) -> &'static str {
+        "Dropout"
+    }
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode) {
+        self.0.reseed(42);
+        self.0.forward(input, output, mode);
+        assert!(self.0.mask().as_slice().contains(&0.0), "some elements are dropped");
+    }
+    fn backward(
+        &mut self,
+        input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
+        self.0.backward(input, output, output_grad, input_grad);
+    }
+}
+
+#[test]
+fn batch_norm_check_covers_its_affine_parameters() {
+    let mut layer = BatchNorm1d::new(3);
+    layer.set_affine(&[1.5, -0.5, 0.8], &[0.1, 0.2, -0.3]);
+    let report = check_layer(&mut layer, &input(6, 3, 21), &Options::default());
+    let names: Vec<&str> = report.comparisons.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["input", "BatchNorm1d(3) weight", "BatchNorm1d(3) bias"]);
+    assert_passes(report);
 }
 
 #[test]
@@ -60,19 +110,40 @@ fn every_loss_passes_the_gradient_check() {
     let options = Options::default();
     let classes = [2, 0, 1, 2, 1];
     let values = input(5, 3, 11);
+    let binary = Matrix::from_fn(5, 3, |r, c| ((r + 2 * c) % 3) as f32 / 2.0);
     // Mae's kink is at prediction == target; random values are far from it.
     let cases: Vec<(Box<dyn Loss>, Matrix, Targets<'_>)> = vec![
         (Box::new(CrossEntropy), probabilities(5, 3, 3), Targets::Classes(&classes)),
-        (Box::new(SoftmaxCrossEntropy), input(5, 3, 4), Targets::Classes(&classes)),
+        (Box::new(SoftmaxCrossEntropy::new()), input(5, 3, 4), Targets::Classes(&classes)),
         (Box::new(Mse), input(5, 3, 5), Targets::Values(&values)),
         (Box::new(Mse), input(5, 3, 6), Targets::Classes(&classes)),
         (Box::new(Mae), input(5, 3, 7), Targets::Values(&values)),
+        (Box::new(Huber::new(0.5)), input(5, 3, 12), Targets::Values(&values)),
+        (Box::new(Sum(Huber::new(1.0))), input(5, 3, 13), Targets::Values(&values)),
+        (Box::new(BinaryCrossEntropy), unit_interval(5, 3, 14), Targets::Values(&binary)),
+        (Box::new(BinaryCrossEntropyWithLogits), input(5, 3, 15), Targets::Values(&binary)),
+        (Box::new(BinaryCrossEntropyWithLogits), input(5, 1, 16), Targets::Classes(&[1, 0, 0, 1, 1])),
+        (Box::new(NllLoss), input(5, 3, 17), Targets::Classes(&classes)),
+        (Box::new(Hinge::new(1.0)), input(5, 3, 18), Targets::Classes(&classes)),
+        (
+            Box::new(SoftmaxCrossEntropy::new().label_smoothing(0.1)),
+            input(5, 3, 19),
+            Targets::Classes(&classes),
+        ),
+        (
+            Box::new(Sum(SoftmaxCrossEntropy::new().class_weights(vec![1.0, 2.0, 0.5]).label_smoothing(0.2))),
+            input(5, 3, 20),
+            Targets::Classes(&classes),
+        ),
     ];
     for (mut loss, prediction, targets) in cases {
         // -ln p curves sharply for small probabilities: a smaller step keeps truncation error
         // (∝ ε²/p³) below the tolerance.
-        let options =
-            if loss.name() == "CrossEntropy" { Options { epsilon: 1e-3, ..options } } else { options };
+        let options = if matches!(loss.name(), "CrossEntropy" | "BinaryCrossEntropy") {
+            Options { epsilon: 1e-3, ..options }
+        } else {
+            options
+        };
         assert_passes(check_loss(loss.as_mut(), &prediction, targets, &options).expect("targets fit"));
     }
 }
@@ -103,7 +174,7 @@ fn whole_models_pass_the_gradient_check() {
         .expect("sizes chain");
     let report = check_model(
         &mut mlp,
-        &mut SoftmaxCrossEntropy,
+        &mut SoftmaxCrossEntropy::new(),
         &input(4, 3, 9),
         Targets::Classes(&classes),
         &options,
@@ -267,7 +338,7 @@ fn sequential_reports_bad_inputs_and_gradients() {
 fn losses_report_targets_that_do_not_fit() {
     let prediction = Matrix::zeros(2, 3);
     assert_eq!(
-        SoftmaxCrossEntropy.forward(&prediction, Targets::Classes(&[0, 3])),
+        SoftmaxCrossEntropy::new().forward(&prediction, Targets::Classes(&[0, 3])),
         Err(NnError::ClassOutOfRange { loss: "SoftmaxCrossEntropy", sample: 1, class: 3, classes: 3 })
     );
     assert_eq!(
@@ -279,7 +350,7 @@ fn losses_report_targets_that_do_not_fit() {
         Err(NnError::TargetShape { loss: "Mse", prediction: [2, 3], targets: [2, 2] })
     );
     assert_eq!(
-        SoftmaxCrossEntropy.forward(&prediction, Targets::Values(&prediction)),
+        SoftmaxCrossEntropy::new().forward(&prediction, Targets::Values(&prediction)),
         Err(NnError::TargetKind { loss: "SoftmaxCrossEntropy", needs: "class labels" })
     );
 }
@@ -369,7 +440,7 @@ fn forward_backward_equals_forward_then_backward_bit_for_bit() {
     let classes = [2, 0, 1, 2, 1];
     let values = input(5, 3, 11);
     let cases: Vec<(Box<dyn Loss>, Matrix, Targets<'_>)> = vec![
-        (Box::new(SoftmaxCrossEntropy), input(5, 3, 4), Targets::Classes(&classes)),
+        (Box::new(SoftmaxCrossEntropy::new()), input(5, 3, 4), Targets::Classes(&classes)),
         (Box::new(CrossEntropy), probabilities(5, 3, 3), Targets::Classes(&classes)),
         (Box::new(Mse), input(5, 3, 5), Targets::Values(&values)),
     ];
@@ -382,7 +453,7 @@ fn forward_backward_equals_forward_then_backward_bit_for_bit() {
         assert_eq!(fused.to_bits(), value.to_bits(), "{} loss", loss.name());
         assert_eq!(fused_grad, grad, "{} gradient", loss.name());
     }
-    let err = SoftmaxCrossEntropy.forward_backward(
+    let err = SoftmaxCrossEntropy::new().forward_backward(
         &Matrix::zeros(1, 2),
         Targets::Classes(&[5]),
         &mut Matrix::default(),

@@ -56,7 +56,7 @@ pub type EpochCallback = Box<dyn FnMut(&EpochRecord)>;
 /// let mut model = Sequential::new();
 /// model.add(Linear::new(2, 10, &mut rng))?.add(Tanh)?.add(Linear::new(10, 2, &mut rng))?;
 /// let mut trainer = Trainer::new(FitConfig { epochs: 3, batch_size: 4, verbose: false, ..Default::default() });
-/// let history = trainer.fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, Some(&test))?;
+/// let history = trainer.fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut Optimizer::new(Sgd::new(0.1)), &train, Some(&test))?;
 /// assert_eq!(history.epochs.len(), 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -16,8 +16,8 @@
 //! let mut model = Sequential::new();
 //! model.add(Linear::new(2, 2, &mut seeded_rng(1)))?;
 //! let config = FitConfig { epochs: 5, batch_size: 8, verbose: false, ..Default::default() };
-//! Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy, &mut Optimizer::new(Sgd::new(0.1)), &train, None)?;
-//! let result = evaluate(&mut model, &mut SoftmaxCrossEntropy, &test, 64)?;
+//! Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut Optimizer::new(Sgd::new(0.1)), &train, None)?;
+//! let result = evaluate(&mut model, &mut SoftmaxCrossEntropy::new(), &test, 64)?;
 //! assert!(result.accuracy.unwrap() > 0.6);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -15,7 +15,7 @@ fn rates(schedule: Schedule, every: StepEvery, batch_size: usize) -> (Vec<f32>, 
     let mut trainer = Trainer::new(config);
     trainer.schedule(schedule, every);
     let history = trainer
-        .fit(&mut model, &mut SoftmaxCrossEntropy, &mut optimizer, &data, None)
+        .fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut optimizer, &data, None)
         .expect("training runs");
     (history.epochs.iter().map(|e| e.learning_rate).collect(), optimizer.learning_rate())
 }

@@ -21,3 +21,28 @@ pub(crate) fn backward_from_output(
         zip_map(input_grad, output_grad, output, Par::current(), |grad, y| grad * derivative(y));
     }
 }
+
+/// `input_grad = output_grad ⊙ g(input)`, for activations whose derivative is most simply a
+/// function of their input (LeakyReLU, ELU, GELU, Softplus, SiLU).
+pub(crate) fn backward_from_input(
+    input: &Matrix,
+    output_grad: &Matrix,
+    input_grad: Option<&mut Matrix>,
+    derivative: impl Fn(f32) -> f32 + Sync,
+) {
+    if let Some(input_grad) = input_grad {
+        input_grad.resize(input.rows(), input.cols());
+        zip_map(input_grad, output_grad, input, Par::current(), |grad, x| grad * derivative(x));
+    }
+}
+
+/// The logistic function `1 / (1 + e^(−x))`, without overflow for large `|x|`.
+#[inline]
+pub(crate) fn logistic(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}

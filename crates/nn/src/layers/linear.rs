@@ -84,8 +84,8 @@ impl Linear {
     ) -> Self {
         let mut weight = Matrix::zeros(in_features, out_features);
         let mut bias = Matrix::zeros(1, out_features);
-        weight_init.fill(&mut weight, in_features, rng);
-        bias_init.fill(&mut bias, in_features, rng);
+        weight_init.fill(&mut weight, in_features, out_features, rng);
+        bias_init.fill(&mut bias, in_features, out_features, rng);
         Self::from_parameters(weight, bias)
     }
 

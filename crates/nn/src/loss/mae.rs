@@ -15,6 +15,10 @@ impl Loss for Mae {
         "Mae"
     }
 
+    fn averaged_over(&self, prediction: &Matrix, _targets: Targets<'_>) -> f32 {
+        prediction.len() as f32
+    }
+
     /// # Shapes
     /// `prediction`, value targets: `[batch, outputs]`
     fn forward(&mut self, prediction: &Matrix, targets: Targets<'_>) -> Result<f32, NnError> {

@@ -1,14 +1,37 @@
 //! Losses: a scalar to minimise, and its gradient with respect to the prediction.
 
+mod binary_cross_entropy;
 mod cross_entropy;
+mod hinge;
+mod huber;
 mod mae;
 mod mse;
+mod nll;
 mod softmax_cross_entropy;
+mod sum;
 
+pub use binary_cross_entropy::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits};
 pub use cross_entropy::CrossEntropy;
+pub use hinge::Hinge;
+pub use huber::Huber;
 pub use mae::Mae;
 pub use mse::Mse;
+pub use nll::NllLoss;
 pub use softmax_cross_entropy::SoftmaxCrossEntropy;
+pub use sum::Sum;
+
+/// The 0-1 loss: the fraction of samples whose highest score is not their class (1 −
+/// accuracy), the lesson's classification error. A metric, not a training loss: it has no
+/// useful gradient.
+///
+/// # Errors
+/// [`NnError`] when the classes do not fit the prediction.
+pub fn zero_one_loss(prediction: &Matrix, classes: &[usize]) -> Result<f32, NnError> {
+    let classes = class_targets("zero_one_loss", prediction, Targets::Classes(classes))?;
+    let wrong =
+        prediction.row_iter().zip(classes).filter(|&(row, &c)| percept_linalg::argmax(row) != c).count();
+    Ok(wrong as f32 / classes.len().max(1) as f32)
+}
 
 use percept_linalg::Matrix;
 
@@ -60,6 +83,15 @@ pub trait Loss: Send {
         targets: Targets<'_>,
         prediction_grad: &mut Matrix,
     ) -> Result<(), NnError>;
+
+    /// What the loss's mean divides by for this batch: the number of samples for per-sample
+    /// losses (the default), of elements for elementwise ones (`Mse`, `Mae`, `Huber`, the
+    /// binary cross-entropies), the sum of the targets' class weights for a weighted
+    /// cross-entropy. [`Sum`] multiplies by it to turn the mean into a sum.
+    fn averaged_over(&self, prediction: &Matrix, targets: Targets<'_>) -> f32 {
+        let _ = targets;
+        prediction.rows() as f32
+    }
 
     /// The loss and its gradient in one call, which is what a training step needs. The default
     /// runs [`Loss::forward`] then [`Loss::backward`]; losses that can share work between the

@@ -11,18 +11,114 @@ use crate::NnError;
 /// Fusing the two gives a simple, stable gradient, `(softmax(z) − onehot(y)) / n`, and never
 /// takes the logarithm of a probability that rounded to zero. This is the default loss for
 /// classification: end the model with a `Linear` layer, not a `Softmax`.
-#[derive(Clone, Debug, Default)]
-pub struct SoftmaxCrossEntropy;
+///
+/// `SoftmaxCrossEntropy::new()` (or `default()`) is the plain loss; PyTorch's two options are
+/// builder methods:
+///
+/// - [`SoftmaxCrossEntropy::label_smoothing`]`(ε)`: the target is `1 − ε` on the class plus
+///   `ε / classes` everywhere (Szegedy et al., 2016);
+/// - [`SoftmaxCrossEntropy::class_weights`]`(w)`: sample `i` counts `w[y_i]` times, and the
+///   mean divides by `Σ_i w[y_i]` (PyTorch's `weight=`).
+///
+/// ```
+/// use percept_nn::SoftmaxCrossEntropy;
+/// let plain = SoftmaxCrossEntropy::new();
+/// let smoothed = SoftmaxCrossEntropy::new().label_smoothing(0.1).class_weights(vec![1.0, 2.0, 0.5]);
+/// assert_eq!(plain, SoftmaxCrossEntropy::default());
+/// assert_ne!(plain, smoothed);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SoftmaxCrossEntropy {
+    smoothing: f32,
+    weights: Option<Vec<f32>>,
+}
+
+impl SoftmaxCrossEntropy {
+    /// The plain loss: no label smoothing, every class weighing 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same loss with label smoothing `epsilon` (in `[0, 1]`).
+    pub fn label_smoothing(self, epsilon: f32) -> Self {
+        Self { smoothing: epsilon, ..self }
+    }
+
+    /// The same loss with a weight per class.
+    pub fn class_weights(self, weights: Vec<f32>) -> Self {
+        Self { weights: Some(weights), ..self }
+    }
+
+    fn is_plain(&self) -> bool {
+        self.smoothing == 0.0 && self.weights.is_none()
+    }
+
+    /// Checks the class weights against the prediction's width.
+    fn check_weights(&self, prediction: &Matrix) -> Result<(), NnError> {
+        match &self.weights {
+            Some(w) if w.len() != prediction.cols() => Err(NnError::TargetShape {
+                loss: "SoftmaxCrossEntropy (class weights)",
+                prediction: prediction.shape(),
+                targets: [1, w.len()],
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn weight(&self, class: usize) -> f32 {
+        self.weights.as_ref().map_or(1.0, |w| w[class])
+    }
+
+    /// The general path (smoothing or weights): loss and, if asked, gradient.
+    fn general(&self, prediction: &Matrix, classes: &[usize], mut grad: Option<&mut Matrix>) -> f32 {
+        let width = prediction.cols();
+        let eps = self.smoothing as f64;
+        let total_weight: f64 = classes.iter().map(|&c| self.weight(c) as f64).sum();
+        let class_weight_sum: f64 = (0..width).map(|j| self.weight(j) as f64).sum();
+        let mut total = 0.0f64;
+        for (i, &c) in classes.iter().enumerate() {
+            let row = prediction.row(i);
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let sum: f64 = row.iter().map(|&z| (z as f64 - max).exp()).sum();
+            let lse = max + sum.ln();
+            let wc = self.weight(c) as f64;
+            let smooth: f64 =
+                row.iter().enumerate().map(|(j, &z)| self.weight(j) as f64 * (lse - z as f64)).sum();
+            total += (1.0 - eps) * wc * (lse - row[c] as f64) + eps / width as f64 * smooth;
+            if let Some(grad) = grad.as_deref_mut() {
+                for (j, (g, &z)) in grad.row_mut(i).iter_mut().zip(row).enumerate() {
+                    let p = (z as f64 - lse).exp();
+                    let hit = if j == c { 1.0 } else { 0.0 };
+                    let value = (1.0 - eps) * wc * (p - hit)
+                        + eps / width as f64 * (p * class_weight_sum - self.weight(j) as f64);
+                    *g = (value / total_weight) as f32;
+                }
+            }
+        }
+        (total / total_weight) as f32
+    }
+}
 
 impl Loss for SoftmaxCrossEntropy {
     fn name(&self) -> &'static str {
         "SoftmaxCrossEntropy"
     }
 
+    fn averaged_over(&self, prediction: &Matrix, targets: Targets<'_>) -> f32 {
+        match (&self.weights, targets) {
+            (Some(_), Targets::Classes(classes)) => classes.iter().map(|&c| self.weight(c)).sum(),
+            _ => prediction.rows() as f32,
+        }
+    }
+
     /// # Shapes
     /// `prediction`: `[batch, classes]` logits; targets: `batch` class labels
     fn forward(&mut self, prediction: &Matrix, targets: Targets<'_>) -> Result<f32, NnError> {
         let classes = class_targets(self.name(), prediction, targets)?;
+        self.check_weights(prediction)?;
+        if !self.is_plain() {
+            return Ok(self.general(prediction, classes, None));
+        }
         let mut total = 0.0f64;
         for (row, &y) in prediction.row_iter().zip(classes) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -40,7 +136,12 @@ impl Loss for SoftmaxCrossEntropy {
         prediction_grad: &mut Matrix,
     ) -> Result<(), NnError> {
         let classes = class_targets(self.name(), prediction, targets)?;
+        self.check_weights(prediction)?;
         prediction_grad.resize(prediction.rows(), prediction.cols());
+        if !self.is_plain() {
+            self.general(prediction, classes, Some(prediction_grad));
+            return Ok(());
+        }
         let inv_n = 1.0 / classes.len() as f32;
         for (i, &y) in classes.iter().enumerate() {
             let grad = prediction_grad.row_mut(i);
@@ -62,7 +163,11 @@ impl Loss for SoftmaxCrossEntropy {
         prediction_grad: &mut Matrix,
     ) -> Result<f32, NnError> {
         let classes = class_targets(self.name(), prediction, targets)?;
+        self.check_weights(prediction)?;
         prediction_grad.resize(prediction.rows(), prediction.cols());
+        if !self.is_plain() {
+            return Ok(self.general(prediction, classes, Some(prediction_grad)));
+        }
         let inv_n = 1.0 / classes.len() as f32;
         let mut total = 0.0f64;
         for (i, &y) in classes.iter().enumerate() {

@@ -1,0 +1,61 @@
+//! `ELU`.
+
+use percept_linalg::Matrix;
+
+use super::activation::{backward_from_input, forward_elementwise};
+use crate::{Layer, Mode};
+
+/// Exponential linear unit (Clevert et al., 2016): `y = x` for `x > 0`,
+/// `alpha · (eˣ − 1)` otherwise (PyTorch's `nn.ELU(alpha)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ELU {
+    /// Value approached for very negative inputs is `−alpha` (default 1).
+    pub alpha: f32,
+}
+
+impl ELU {
+    /// An ELU with the given `alpha`.
+    pub fn new(alpha: f32) -> Self {
+        Self { alpha }
+    }
+}
+
+impl Default for ELU {
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
+
+impl Layer for ELU {
+    fn name(&self) -> &'static str {
+        "ELU"
+    }
+
+    fn describe(&self) -> String {
+        format!("ELU({})", self.alpha)
+    }
+
+    /// # Shapes
+    /// `input`, `output`: `[batch, features]`
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
+        let alpha = self.alpha;
+        forward_elementwise(input, output, move |x| if x > 0.0 { x } else { alpha * x.exp_m1() });
+    }
+
+    /// `∂L/∂x = ∂L/∂y · (1 if x > 0 else alpha · eˣ)`.
+    fn backward(
+        &mut self,
+        input: &Matrix,
+        _output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
+        let alpha = self.alpha;
+        backward_from_input(
+            input,
+            output_grad,
+            input_grad,
+            move |x| if x > 0.0 { 1.0 } else { alpha * x.exp() },
+        );
+    }
+}

@@ -1,0 +1,53 @@
+//! `Softplus`.
+
+use percept_linalg::Matrix;
+
+use super::activation::{backward_from_input, forward_elementwise, logistic};
+use crate::{Layer, Mode};
+
+/// `y = (1/β) · ln(1 + e^(βx))`, a smooth ReLU, linear where `βx > threshold` (PyTorch's
+/// `nn.Softplus(beta, threshold)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Softplus {
+    /// Sharpness (default 1).
+    pub beta: f32,
+    /// Above `βx > threshold` the output is `x` (default 20).
+    pub threshold: f32,
+}
+
+impl Default for Softplus {
+    fn default() -> Self {
+        Self { beta: 1.0, threshold: 20.0 }
+    }
+}
+
+impl Layer for Softplus {
+    fn name(&self) -> &'static str {
+        "Softplus"
+    }
+
+    /// # Shapes
+    /// `input`, `output`: `[batch, features]`
+    fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
+        let Self { beta, threshold } = *self;
+        forward_elementwise(input, output, move |x| {
+            let bx = beta * x;
+            if bx > threshold { x } else { bx.exp().ln_1p() / beta }
+        });
+    }
+
+    /// `∂L/∂x = ∂L/∂y · σ(βx)` (1 in the linear region).
+    fn backward(
+        &mut self,
+        input: &Matrix,
+        _output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+    ) {
+        let Self { beta, threshold } = *self;
+        backward_from_input(input, output_grad, input_grad, move |x| {
+            let bx = beta * x;
+            if bx > threshold { 1.0 } else { logistic(bx) }
+        });
+    }
+}

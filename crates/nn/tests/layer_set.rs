@@ -1,0 +1,153 @@
+//! Behaviour of the layers, losses and initializers that goldens cannot pin down alone:
+//! dropout's randomness and modes, initializer statistics, the 0-1 loss, target errors.
+
+use percept_linalg::Matrix;
+use percept_nn::*;
+
+fn ones(rows: usize, cols: usize) -> Matrix {
+    Matrix::filled(rows, cols, 1.0)
+}
+
+#[test]
+fn dropout_drops_about_p_scales_the_rest_and_is_off_in_evaluation() {
+    let x = ones(100, 100);
+    let mut layer = Dropout::new(0.3, 7);
+    let mut y = Matrix::default();
+    layer.forward(&x, &mut y, Mode::Train);
+    let dropped = y.as_slice().iter().filter(|&&v| v == 0.0).count() as f32 / 10_000.0;
+    assert!((dropped - 0.3).abs() < 0.02, "dropped {dropped}");
+    assert!(y.as_slice().iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-6));
+    // Backward applies the same mask.
+    let mut dx = Matrix::default();
+    layer.backward(&x, &y, &ones(100, 100), Some(&mut dx));
+    assert_eq!(dx, y);
+    // Evaluation passes the input through, and so does its backward.
+    layer.forward(&x, &mut y, Mode::Eval);
+    assert_eq!(y, x);
+    layer.backward(&x, &y, &ones(100, 100), Some(&mut dx));
+    assert_eq!(dx, x);
+}
+
+#[test]
+fn dropout_masks_follow_the_seed() {
+    let x = ones(8, 16);
+    let masks = |seed| {
+        let mut layer = Dropout::new(0.5, seed);
+        let mut y = Matrix::default();
+        layer.forward(&x, &mut y, Mode::Train);
+        let first = y.clone();
+        layer.forward(&x, &mut y, Mode::Train);
+        (first, y)
+    };
+    let (a1, a2) = masks(1);
+    assert_eq!(masks(1), (a1.clone(), a2.clone()), "same seed, same masks");
+    assert_ne!(a1, a2, "a new mask each step");
+    assert_ne!(masks(2).0, a1, "another seed, another mask");
+}
+
+#[test]
+#[should_panic(expected = "Dropout: p = 1 must be in [0, 1)")]
+fn dropout_refuses_p_of_one() {
+    let _ = Dropout::new(1.0, 0);
+}
+
+/// Mean and standard deviation of a filled `[rows, cols]` matrix.
+fn stats(init: Init, rows: usize, cols: usize, seed: u64) -> (f32, f32, f32) {
+    let mut m = Matrix::zeros(rows, cols);
+    init.fill(&mut m, rows, cols, &mut seeded_rng(seed));
+    let n = m.len() as f64;
+    let mean = m.as_slice().iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = m.as_slice().iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean as f32, var.sqrt() as f32, m.max_abs())
+}
+
+#[test]
+fn initializers_have_the_documented_scale() {
+    let (fan_in, fan_out) = (400, 200);
+    let relu = gain(Nonlinearity::ReLU);
+    let uniform_std = |bound: f32| bound / 3f32.sqrt();
+    let cases = [
+        (
+            Init::XavierUniform { gain: 1.0 },
+            uniform_std((6.0f32 / 600.0).sqrt()),
+            Some((6.0f32 / 600.0).sqrt()),
+        ),
+        (Init::XavierNormal { gain: 2.0 }, 2.0 * (2.0f32 / 600.0).sqrt(), None),
+        (
+            Init::KaimingUniform { gain: relu },
+            uniform_std(relu * (3.0f32 / 400.0).sqrt()),
+            Some(relu * (3.0f32 / 400.0).sqrt()),
+        ),
+        (Init::KaimingNormal { gain: relu }, relu / 20.0, None),
+        (Init::LessonNormal, 1.0 / 20.0, None),
+        (Init::PytorchDefault, uniform_std(1.0 / 20.0), Some(1.0 / 20.0)),
+    ];
+    for (init, std, bound) in cases {
+        let (mean, got_std, max) = stats(init, fan_in, fan_out, 3);
+        assert!(mean.abs() < 0.02 * std.max(0.01), "{init:?}: mean {mean}");
+        assert!((got_std / std - 1.0).abs() < 0.02, "{init:?}: std {got_std}, want {std}");
+        if let Some(bound) = bound {
+            assert!(max <= bound, "{init:?}: {max} beyond ±{bound}");
+        }
+        assert_eq!(stats(init, fan_in, fan_out, 3), (mean, got_std, max), "{init:?}: seeded");
+    }
+    assert_eq!(gain(Nonlinearity::LeakyReLU(0.0)), relu);
+    assert_eq!(gain(Nonlinearity::Sigmoid), 1.0);
+}
+
+#[test]
+fn the_zero_one_loss_counts_misclassified_samples() {
+    let scores = Matrix::from_rows(&[[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]);
+    assert_eq!(zero_one_loss(&scores, &[1, 0, 0, 1]), Ok(0.5));
+    assert_eq!(zero_one_loss(&scores, &[1, 0, 1, 0]), Ok(0.0));
+    assert!(matches!(zero_one_loss(&scores, &[1, 0, 2, 0]), Err(NnError::ClassOutOfRange { sample: 2, .. })));
+}
+
+#[test]
+fn losses_refuse_targets_that_do_not_fit() {
+    let two_columns = Matrix::from_rows(&[[0.2, 0.8], [0.6, 0.4]]);
+    let one_column = Matrix::from_rows(&[[0.2], [0.6]]);
+    // Binary cross-entropy takes classes only as 0/1 for a single output column.
+    assert!(matches!(
+        BinaryCrossEntropy.forward(&two_columns, Targets::Classes(&[0, 1])),
+        Err(NnError::TargetKind { .. })
+    ));
+    assert!(matches!(
+        BinaryCrossEntropyWithLogits.forward(&one_column, Targets::Classes(&[0, 2])),
+        Err(NnError::ClassOutOfRange { sample: 1, class: 2, .. })
+    ));
+    assert!(BinaryCrossEntropyWithLogits.forward(&one_column, Targets::Classes(&[0, 1])).is_ok());
+    // Class weights must cover every class.
+    let mut weighted = SoftmaxCrossEntropy::new().class_weights(vec![1.0, 2.0, 3.0]);
+    let err = weighted.forward(&two_columns, Targets::Classes(&[0, 1])).unwrap_err();
+    assert!(err.to_string().contains("class weights"), "{err}");
+    assert!(matches!(
+        Hinge::default().forward(&two_columns, Targets::Values(&two_columns)),
+        Err(NnError::TargetKind { .. })
+    ));
+}
+
+#[test]
+fn activations_describe_their_settings_and_chain_in_a_model() {
+    let mut rng = seeded_rng(0);
+    let mut model = Sequential::new();
+    model
+        .add(Linear::new(4, 8, &mut rng))
+        .and_then(|m| m.add(BatchNorm1d::new(8)))
+        .and_then(|m| m.add(LeakyReLU::new(0.2)))
+        .and_then(|m| m.add(Dropout::new(0.1, 3)))
+        .and_then(|m| m.add(Linear::new(8, 3, &mut rng)))
+        .and_then(|m| m.add(LogSoftmax))
+        .expect("sizes chain");
+    let summary = model.to_string();
+    for part in ["BatchNorm1d(8)", "LeakyReLU(0.2)", "Dropout(0.1)", "LogSoftmax"] {
+        assert!(summary.contains(part), "{summary}");
+    }
+    assert_eq!(model.num_parameters(), 4 * 8 + 8 + 2 * 8 + 8 * 3 + 3);
+    // A BatchNorm1d of the wrong width is refused when added, naming index, type and sizes.
+    let err = model.add(BatchNorm1d::new(5)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "layer 6 (BatchNorm1d) expects 5 input features, but layer 5 (LogSoftmax) gives 3"
+    );
+}

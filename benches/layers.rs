@@ -93,7 +93,7 @@ fn activations(c: &mut Criterion) {
     ];
     for mut layer in layers {
         for &(batch, features) in &[(64, 128), (256, 128), (64, 512), (256, 512)] {
-            let name = format!("{} b{batch}x{features}", layer.name());
+            let name = format!("{} b{batch}x{features}", layer.describe());
             let input = random(batch, features, 3);
             let grad = random(batch, features, 4);
             let (mut output, mut input_grad) = (Matrix::default(), Matrix::default());

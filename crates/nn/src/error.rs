@@ -35,9 +35,14 @@ pub enum NnError {
     },
     /// The gradient handed to `backward` does not match the output of the last forward pass.
     #[error(
-        "backward got an output gradient of shape {got:?}, but the last forward pass produced {expected:?}"
+        "backward got an output gradient of shape {got:?}, but the last forward pass produced {expected:?} \
+         (the output of layer {index}, {layer})"
     )]
     OutputGradShape {
+        /// Index of the model's last layer.
+        index: usize,
+        /// Its type.
+        layer: String,
         /// Shape of the last forward output.
         expected: [usize; 2],
         /// Shape of the gradient.

@@ -209,7 +209,9 @@ impl Sequential {
         }
         let expected = self.output().shape();
         if output_grad.shape() != expected {
-            return Err(NnError::OutputGradShape { expected, got: output_grad.shape() });
+            let index = self.layers.len().saturating_sub(1);
+            let layer = self.layers.last().map_or_else(String::new, |l| l.name().to_string());
+            return Err(NnError::OutputGradShape { index, layer, expected, got: output_grad.shape() });
         }
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter_mut().enumerate().rev() {

@@ -206,6 +206,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         seed: args.seed,
         shuffle: true,
         verbose: !args.json,
+        drop_last: false,
     };
     let mut trainer = Trainer::new(config);
     match args.schedule {

@@ -52,8 +52,9 @@ pub fn set_threads(threads: usize) -> Result<(), linalg::ThreadsError> {
 /// The types most programs need: `use percept::prelude::*;`.
 pub mod prelude {
     pub use percept_data::{
-        BatchOrder, Classification, DataError, Dataset, ImageDataset, InMemoryDataset, Labels, Mnist,
-        make_classification,
+        Augmentation, Augmented, BatchOrder, Classification, CsvOptions, DataError, Dataset, ImageDataset,
+        InMemoryDataset, LabelColumn, Labels, MinMaxScaler, Mnist, Standardizer, Subset, Task,
+        make_classification, read_csv, split_indices,
     };
     pub use percept_linalg::{Matrix, Par};
     pub use percept_nn::{

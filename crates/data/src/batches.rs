@@ -21,6 +21,7 @@ pub struct BatchOrder {
     order: Vec<usize>,
     batch_size: usize,
     rng: Option<ChaCha8Rng>,
+    drop_last: bool,
 }
 
 impl BatchOrder {
@@ -31,7 +32,12 @@ impl BatchOrder {
     #[track_caller]
     pub fn shuffled(len: usize, batch_size: usize, seed: u64) -> Self {
         assert!(batch_size > 0, "BatchOrder: batch_size must be at least 1");
-        Self { order: (0..len).collect(), batch_size, rng: Some(ChaCha8Rng::seed_from_u64(seed)) }
+        Self {
+            order: (0..len).collect(),
+            batch_size,
+            rng: Some(ChaCha8Rng::seed_from_u64(seed)),
+            drop_last: false,
+        }
     }
 
     /// Batches in the data set's own order every epoch (the lesson's `train_epoch`).
@@ -41,20 +47,36 @@ impl BatchOrder {
     #[track_caller]
     pub fn sequential(len: usize, batch_size: usize) -> Self {
         assert!(batch_size > 0, "BatchOrder: batch_size must be at least 1");
-        Self { order: (0..len).collect(), batch_size, rng: None }
+        Self { order: (0..len).collect(), batch_size, rng: None, drop_last: false }
     }
 
-    /// The batches of the next epoch (the last one may be smaller).
+    /// Leaves out the last, smaller batch of each epoch (PyTorch's `drop_last=True`): every
+    /// batch then has `batch_size` samples (a `BatchNorm1d` needs more than one).
+    pub fn drop_last(mut self, drop_last: bool) -> Self {
+        self.drop_last = drop_last;
+        self
+    }
+
+    /// The batches of the next epoch (the last one may be smaller, unless dropped).
     pub fn next_epoch(&mut self) -> std::slice::Chunks<'_, usize> {
         if let Some(rng) = &mut self.rng {
             self.order.shuffle(rng);
         }
-        self.order.chunks(self.batch_size)
+        let used = if self.drop_last {
+            self.order.len() / self.batch_size * self.batch_size
+        } else {
+            self.order.len()
+        };
+        self.order[..used].chunks(self.batch_size)
     }
 
     /// Batches per epoch.
     pub fn batches_per_epoch(&self) -> usize {
-        self.order.len().div_ceil(self.batch_size)
+        if self.drop_last {
+            self.order.len() / self.batch_size
+        } else {
+            self.order.len().div_ceil(self.batch_size)
+        }
     }
 
     /// Samples per batch (the last batch may hold fewer).

@@ -48,6 +48,25 @@ pub trait Dataset: Sync {
     }
 }
 
+/// A borrowed data set is a data set (so wrappers such as [`crate::Augmented`] can borrow).
+impl<D: Dataset + ?Sized> Dataset for &D {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn num_features(&self) -> usize {
+        (**self).num_features()
+    }
+    fn num_classes(&self) -> Option<usize> {
+        (**self).num_classes()
+    }
+    fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels) {
+        (**self).gather(indices, inputs, labels);
+    }
+    fn prefetch(&self, indices: &[usize]) {
+        (**self).prefetch(indices);
+    }
+}
+
 /// Asks the CPU to bring `bytes` into its cache without waiting for them (a no-op off x86-64).
 fn prefetch_bytes(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]

@@ -42,6 +42,42 @@ pub enum DataError {
         /// The magic the reader wanted.
         expected: u32,
     },
+    /// The type code is not one the IDX format defines.
+    #[error(
+        "{path}: unsupported IDX element type 0x{code:02x} (the format defines 0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e)"
+    )]
+    UnsupportedType {
+        /// The file.
+        path: PathBuf,
+        /// The type code found.
+        code: u8,
+    },
+    /// The header declares sizes whose product does not fit in memory's address space.
+    #[error("{path}: declared sizes {dims:?} multiply past what memory can address")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The declared sizes.
+        dims: Vec<usize>,
+    },
+    /// A file named `.gz` that does not hold gzip data.
+    #[error("{path}: named .gz but not gzip data (no gzip magic bytes)")]
+    NotGzip {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A CSV file does not hold what was asked of it.
+    #[error("{path}: line {line}, column {column}: {message}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Line number, from 1 (0 for the file as a whole).
+        line: u64,
+        /// Column name or number, from 1 (empty for the line as a whole).
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The file ends before the data its header declares.
     #[error("{path}: truncated: {expected} bytes expected (header or data), only {found} present")]
     Truncated {

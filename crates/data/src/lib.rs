@@ -1,10 +1,15 @@
 //! # percept-data
 //!
-//! Getting samples into batches: the [`Dataset`] trait, MNIST's IDX files ([`Mnist`], gzip'd
-//! or raw, with errors that name the file), the lesson's synthetic 2-D set
-//! ([`make_classification`]) and a seeded, per-epoch shuffled batch order ([`BatchOrder`]).
-//! Images stay bytes in memory and are scaled to `[0, 1]` as a batch is gathered into a
-//! reused buffer.
+//! Getting samples into batches: the [`Dataset`] trait; IDX files of every element type
+//! ([`read_idx`]) and MNIST-style directories ([`Mnist`]: MNIST, Fashion-MNIST, KMNIST,
+//! EMNIST digits), gzip'd or raw; CSV files ([`read_csv`]); seeded synthetic sets (the
+//! lesson's [`make_classification`], blobs, moons, circles, spirals, XOR, linear and 1-D
+//! regression); transforms ([`MinMaxScaler`], [`Standardizer`], [`one_hot`], digit
+//! [`Augmentation`]); seeded, optionally stratified splits ([`split_indices`], [`Subset`]);
+//! and a seeded, per-epoch shuffled batch order ([`BatchOrder`]). Files come from outside:
+//! a bad one gives a [`DataError`] naming the file (and line and column for CSV), never a
+//! panic or an allocation of what a header merely declares. Images stay bytes in memory
+//! and are scaled to `[0, 1]` as a batch is gathered into a reused buffer.
 //!
 //! This crate depends on `percept-linalg` only, never on the layers.
 //!
@@ -27,14 +32,22 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod batches;
+mod csv_data;
 mod dataset;
 mod error;
 pub mod idx;
 mod mnist;
 mod synthetic;
+mod transforms;
 
 pub use batches::BatchOrder;
+pub use csv_data::{CsvData, CsvOptions, LabelColumn, Task, parse_csv, read_csv};
 pub use dataset::{Dataset, ImageDataset, InMemoryDataset, Labels};
 pub use error::DataError;
-pub use mnist::{MNIST_CLASSES, Mnist, find_idx_file};
-pub use synthetic::{Classification, make_classification};
+pub use idx::{IdxArray, IdxData, IdxType, parse_idx, read_idx};
+pub use mnist::{FASHION_MNIST_CLASSES, FASHION_MNIST_DEBIAN_DIR, MNIST_CLASSES, Mnist, find_idx_file};
+pub use synthetic::{
+    Classification, make_blobs, make_circles, make_classification, make_function, make_linear_regression,
+    make_moons, make_spirals, make_xor,
+};
+pub use transforms::{Augmentation, Augmented, MinMaxScaler, Standardizer, Subset, one_hot, split_indices};

@@ -17,6 +17,25 @@ pub struct Mnist {
 /// Digits 0 to 9.
 pub const MNIST_CLASSES: usize = 10;
 
+/// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST (Xiao et al., 2017):
+/// `Mnist::load(FASHION_MNIST_DEBIAN_DIR)` reads it, as it reads any directory of the four
+/// MNIST file names (KMNIST, EMNIST digits).
+pub const FASHION_MNIST_DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Fashion-MNIST's ten classes, by label.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
 impl Mnist {
     /// Loads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
     /// and `t10k-labels-idx1-ubyte` from `dir`, each gzip'd (`.gz`) or raw, also under the

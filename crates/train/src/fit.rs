@@ -23,11 +23,13 @@ pub struct FitConfig {
     pub shuffle: bool,
     /// Print one progress line per epoch.
     pub verbose: bool,
+    /// Leave out the last, smaller batch of each epoch.
+    pub drop_last: bool,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        Self { epochs: 10, batch_size: 64, seed: 0, shuffle: true, verbose: true }
+        Self { epochs: 10, batch_size: 64, seed: 0, shuffle: true, verbose: true, drop_last: false }
     }
 }
 
@@ -124,7 +126,8 @@ impl Trainer {
             BatchOrder::shuffled(train.len(), config.batch_size, config.seed)
         } else {
             BatchOrder::sequential(train.len(), config.batch_size)
-        };
+        }
+        .drop_last(config.drop_last);
         let mut step = StepBuffers::default();
         let mut history = History::default();
         let mut scheduler =

@@ -1,0 +1,209 @@
+//! CSV files of numeric features with a label or target column.
+
+use std::path::Path;
+
+use percept_linalg::Matrix;
+
+use crate::{DataError, InMemoryDataset};
+
+/// Which column holds the label (or regression target).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabelColumn {
+    /// The last column (the default).
+    Last,
+    /// The column at this index, from 0.
+    Index(usize),
+    /// The column with this header name (needs a header).
+    Name(String),
+}
+
+/// What the label column is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Class labels: non-negative integers used as they are, or any strings, numbered in
+    /// sorted order (the mapping is kept in [`CsvData::class_names`]).
+    Classification,
+    /// Numeric targets.
+    Regression,
+}
+
+/// How to read a CSV file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Whether the first line names the columns (default true).
+    pub has_header: bool,
+    /// The label column (default the last).
+    pub label: LabelColumn,
+    /// Classification (default) or regression.
+    pub task: Task,
+    /// Field separator (default `,`).
+    pub delimiter: u8,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self { has_header: true, label: LabelColumn::Last, task: Task::Classification, delimiter: b',' }
+    }
+}
+
+/// A CSV file as a data set.
+#[derive(Clone, Debug)]
+pub struct CsvData {
+    /// The samples: features from every column but the label.
+    pub dataset: InMemoryDataset,
+    /// Feature names (from the header, or `column 1`, `column 2`, … without one).
+    pub feature_names: Vec<String>,
+    /// For classification, the label text of each class: `class_names[c]` became class `c`.
+    pub class_names: Option<Vec<String>>,
+}
+
+/// Reads the CSV file at `path`.
+///
+/// # Errors
+/// [`DataError`] naming the file, and the line and column where there is one: missing or
+/// unreadable file, no data rows, rows of different lengths, a value that is not a number,
+/// a label column that does not exist.
+pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData, DataError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            DataError::Missing { path: path.to_path_buf(), tried: vec![path.display().to_string()] }
+        } else {
+            DataError::Io { path: path.to_path_buf(), source }
+        }
+    })?;
+    parse_csv(&bytes, path, options)
+}
+
+/// Parses CSV bytes already in memory; `path` names them in errors.
+///
+/// # Errors
+/// As [`read_csv`].
+pub fn parse_csv(bytes: &[u8], path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData, DataError> {
+    let path = path.as_ref();
+    let error = |line: u64, column: String, message: String| DataError::Csv {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(options.delimiter)
+        .from_reader(bytes);
+    let mut records = reader.records();
+    let mut header: Option<Vec<String>> = None;
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    for (i, record) in records.by_ref().enumerate() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            error(line, String::new(), e.to_string())
+        })?;
+        let line = record.position().map_or(i as u64 + 1, |p| p.line());
+        let fields: Vec<String> = record.iter().map(|f| f.trim().to_string()).collect();
+        if fields.len() == 1 && fields[0].is_empty() {
+            continue; // blank line
+        }
+        if options.has_header && header.is_none() {
+            header = Some(fields);
+        } else {
+            rows.push((line, fields));
+        }
+    }
+    let Some((first_line, first)) = rows.first() else {
+        return Err(error(0, String::new(), "no data rows".into()));
+    };
+    let width = header.as_ref().map_or(first.len(), Vec::len);
+    if width < 2 {
+        return Err(error(*first_line, String::new(), format!("{width} column; need features and a label")));
+    }
+    let names: Vec<String> =
+        header.clone().unwrap_or_else(|| (1..=width).map(|c| format!("column {c}")).collect());
+    let label = match &options.label {
+        LabelColumn::Last => width - 1,
+        LabelColumn::Index(i) if *i < width => *i,
+        LabelColumn::Index(i) => {
+            return Err(error(
+                0,
+                (i + 1).to_string(),
+                format!("no label column {} (the file has {width})", i + 1),
+            ));
+        }
+        LabelColumn::Name(name) => match (&header, names.iter().position(|n| n == name)) {
+            (Some(_), Some(i)) => i,
+            (None, _) => return Err(error(0, name.clone(), "a label column by name needs a header".into())),
+            (Some(_), None) => {
+                return Err(error(
+                    1,
+                    name.clone(),
+                    format!("no column named {name:?} (columns: {})", names.join(", ")),
+                ));
+            }
+        },
+    };
+    let mut features = Vec::with_capacity(rows.len() * (width - 1));
+    let mut labels = Vec::with_capacity(rows.len());
+    for (line, fields) in &rows {
+        if fields.len() != width {
+            return Err(error(*line, String::new(), format!("{} fields, expected {width}", fields.len())));
+        }
+        for (c, field) in fields.iter().enumerate() {
+            if c == label {
+                labels.push((*line, field.clone()));
+                continue;
+            }
+            let value: f32 = field.parse().map_err(|_| {
+                error(*line, format!("{} ({})", c + 1, names[c]), format!("{field:?} is not a number"))
+            })?;
+            features.push(value);
+        }
+    }
+    let features = Matrix::from_vec(rows.len(), width - 1, features);
+    let feature_names =
+        names.iter().enumerate().filter(|&(c, _)| c != label).map(|(_, n)| n.clone()).collect();
+    let label_column = format!("{} ({})", label + 1, names[label]);
+    match options.task {
+        Task::Regression => {
+            let mut targets = Vec::with_capacity(labels.len());
+            for (line, text) in &labels {
+                let value: f32 = text
+                    .parse()
+                    .map_err(|_| error(*line, label_column.clone(), format!("{text:?} is not a number")))?;
+                targets.push(value);
+            }
+            let targets = Matrix::from_vec(targets.len(), 1, targets);
+            Ok(CsvData {
+                dataset: InMemoryDataset::regression(features, targets),
+                feature_names,
+                class_names: None,
+            })
+        }
+        Task::Classification => {
+            let integers: Option<Vec<usize>> = labels.iter().map(|(_, t)| t.parse::<usize>().ok()).collect();
+            let (classes, class_names) = match integers {
+                // Integer labels are the classes; refuse absurd ones rather than allocate.
+                Some(classes) if classes.iter().all(|&c| c < 1 << 20) => {
+                    let count = classes.iter().max().map_or(0, |&m| m + 1);
+                    (classes, (0..count).map(|c| c.to_string()).collect::<Vec<_>>())
+                }
+                _ => {
+                    let mut names: Vec<String> = labels.iter().map(|(_, t)| t.clone()).collect();
+                    names.sort();
+                    names.dedup();
+                    let classes = labels
+                        .iter()
+                        .map(|(_, t)| names.binary_search(t).expect("every label is listed"))
+                        .collect();
+                    (classes, names)
+                }
+            };
+            let count = class_names.len();
+            Ok(CsvData {
+                dataset: InMemoryDataset::classification(features, classes, count),
+                feature_names,
+                class_names: Some(class_names),
+            })
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! CSV reading, the synthetic sets, transforms, splits and batching options.
+
+use percept_data::*;
+use percept_linalg::Matrix;
+
+#[test]
+fn csv_with_string_labels_keeps_the_class_mapping() {
+    let text = "sepal length,petal length,species\n5.1,1.4,setosa\n\n7.0, 4.7 ,versicolor\n6.3,6.0,\"virginica\"\n5.0,1.5,setosa\n";
+    let data = parse_csv(text.as_bytes(), "iris.csv", &CsvOptions::default()).expect("valid");
+    assert_eq!(data.feature_names, ["sepal length", "petal length"]);
+    assert_eq!(
+        data.class_names.as_deref(),
+        Some(&["setosa".to_string(), "versicolor".into(), "virginica".into()][..])
+    );
+    assert_eq!(data.dataset.labels(), &Labels::Classes(vec![0, 1, 2, 0]));
+    assert_eq!(data.dataset.features().row(1), &[7.0, 4.7]);
+    assert_eq!(data.dataset.num_classes(), Some(3));
+}
+
+#[test]
+fn csv_label_by_name_or_index_integer_classes_and_regression() {
+    let text = "label;x;y\n2;0.5;1.5\n0;1.0;-1.0\n";
+    let by_name =
+        CsvOptions { label: LabelColumn::Name("label".into()), delimiter: b';', ..Default::default() };
+    let data = parse_csv(text.as_bytes(), "t.csv", &by_name).expect("valid");
+    assert_eq!(data.dataset.labels(), &Labels::Classes(vec![2, 0]), "integer labels are the classes");
+    assert_eq!(data.dataset.num_classes(), Some(3));
+    assert_eq!(data.feature_names, ["x", "y"]);
+    let no_header = "1,2,3.5\n4,5,6.5\n";
+    let regression = CsvOptions {
+        has_header: false,
+        label: LabelColumn::Index(2),
+        task: Task::Regression,
+        ..Default::default()
+    };
+    let data = parse_csv(no_header.as_bytes(), "r.csv", &regression).expect("valid");
+    assert_eq!(data.feature_names, ["column 1", "column 2"]);
+    assert_eq!(data.dataset.labels(), &Labels::Values(Matrix::from_rows(&[[3.5], [6.5]])));
+    assert_eq!(data.dataset.num_classes(), None);
+}
+
+#[test]
+fn synthetic_sets_are_seeded_and_shaped() {
+    let sets = [
+        ("moons", make_moons(200, 0.1, 1), Some(2)),
+        ("circles", make_circles(200, 0.5, 0.05, 1), Some(2)),
+        ("spirals", make_spirals(300, 3, 0.1, 1), Some(3)),
+        ("xor", make_xor(200, 0.0, 1), Some(2)),
+        ("blobs", make_blobs(300, &[[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]], 0.5, 1), Some(3)),
+        ("linear", make_linear_regression(200, &[2.0, -1.0], 0.5, 0.1, 1), None),
+        ("function", make_function(200, -1.0, 1.0, |x| x * x, 0.05, 1), None),
+    ];
+    for (name, data, classes) in &sets {
+        assert_eq!(data.num_classes(), *classes, "{name}");
+        if let Labels::Classes(labels) = data.labels() {
+            for c in 0..classes.unwrap() {
+                assert!(labels.iter().filter(|&&l| l == c).count() >= 60, "{name}: class {c} balanced");
+            }
+        }
+    }
+    assert_eq!(make_moons(50, 0.1, 9).features(), make_moons(50, 0.1, 9).features(), "seeded");
+    assert_ne!(make_moons(50, 0.1, 9).features(), make_moons(50, 0.1, 8).features());
+    // Circles: the inner class lies at radius `factor`, the outer at 1.
+    let circles = make_circles(100, 0.3, 0.0, 2);
+    let Labels::Classes(labels) = circles.labels() else { unreachable!() };
+    for (row, &class) in circles.features().row_iter().zip(labels) {
+        let radius = (row[0] * row[0] + row[1] * row[1]).sqrt();
+        assert!((radius - if class == 0 { 1.0 } else { 0.3 }).abs() < 1e-5);
+    }
+    // XOR without noise: the class is the sign disagreement.
+    let xor = make_xor(100, 0.0, 3);
+    let Labels::Classes(labels) = xor.labels() else { unreachable!() };
+    for (row, &class) in xor.features().row_iter().zip(labels) {
+        assert_eq!(class, usize::from((row[0] > 0.0) != (row[1] > 0.0)));
+    }
+    // Linear regression: the least-squares fit recovers the weights within the noise.
+    let linear = make_linear_regression(2000, &[2.0], -1.0, 0.01, 4);
+    let Labels::Values(y) = linear.labels() else { unreachable!() };
+    let x = linear.features();
+    let n = x.rows() as f32;
+    let (mx, my) = (x.as_slice().iter().sum::<f32>() / n, y.as_slice().iter().sum::<f32>() / n);
+    let cov: f32 = x.as_slice().iter().zip(y.as_slice()).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let var: f32 = x.as_slice().iter().map(|a| (a - mx).powi(2)).sum();
+    assert!((cov / var - 2.0).abs() < 0.01 && (my - 2.0 * mx + 1.0).abs() < 0.01);
+}
+
+#[test]
+fn scalers_fit_on_training_data_and_apply_to_the_rest() {
+    let train = Matrix::from_rows(&[[1.0, 10.0, 3.0], [3.0, 30.0, 3.0], [5.0, 20.0, 3.0]]);
+    let mut test = Matrix::from_rows(&[[3.0, 40.0, 3.0]]);
+    let scaler = MinMaxScaler::fit(&train);
+    let mut scaled = train.clone();
+    scaler.apply(&mut scaled);
+    assert_eq!(scaled.row(0), &[0.0, 0.0, 0.0]);
+    assert_eq!(scaled.row(2), &[1.0, 0.5, 0.0], "a constant column maps to 0");
+    scaler.apply(&mut test);
+    assert_eq!(test.row(0), &[0.5, 1.5, 0.0], "test values may leave [0, 1]");
+
+    let standardizer = Standardizer::fit(&train);
+    let mut standardized = train.clone();
+    standardizer.apply(&mut standardized);
+    for c in 0..2 {
+        let column: Vec<f32> = (0..3).map(|r| standardized.get(r, c)).collect();
+        let mean = column.iter().sum::<f32>() / 3.0;
+        let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "column {c}: {column:?}");
+    }
+    assert_eq!(standardized.get(0, 2), 0.0, "a constant column is only centred");
+    assert_eq!(one_hot(&[2, 0], 3), Matrix::from_rows(&[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]));
+}
+
+#[test]
+fn stratified_splits_keep_class_proportions_and_are_seeded() {
+    let classes: Vec<usize> = (0..1000).map(|i| if i % 10 == 0 { 1 } else { 0 }).collect();
+    let (train, validation) = split_indices(1000, 0.2, 5, Some(&classes));
+    assert_eq!((train.len(), validation.len()), (800, 200));
+    assert_eq!(validation.iter().filter(|&&i| classes[i] == 1).count(), 20, "10% of the 200");
+    let mut all: Vec<usize> = train.iter().chain(&validation).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..1000).collect::<Vec<_>>(), "a partition");
+    assert_eq!(split_indices(1000, 0.2, 5, Some(&classes)), (train.clone(), validation.clone()));
+    assert_ne!(split_indices(1000, 0.2, 6, None).1, validation);
+}
+
+#[test]
+fn drop_last_leaves_out_the_short_batch() {
+    let mut order = BatchOrder::shuffled(10, 4, 1).drop_last(true);
+    assert_eq!(order.batches_per_epoch(), 2);
+    let sizes: Vec<usize> = order.next_epoch().map(<[usize]>::len).collect();
+    assert_eq!(sizes, [4, 4]);
+    let mut keep = BatchOrder::sequential(10, 4);
+    assert_eq!(keep.next_epoch().map(<[usize]>::len).collect::<Vec<_>>(), [4, 4, 2]);
+}
+
+#[test]
+fn augmentation_is_seeded_moves_ink_and_keeps_labels() {
+    // A 28×28 image with a bright 4×4 square in the middle.
+    let pixels: Vec<u8> = (0..784)
+        .map(|i| if (12..16).contains(&(i / 28)) && (12..16).contains(&(i % 28)) { 255 } else { 0 })
+        .collect();
+    let images = ImageDataset::new([pixels.clone(), pixels].concat(), vec![3, 7], 784, 10);
+    let plain = Augmentation { max_shift: 0.0, max_degrees: 0.0, elastic: None, side: 28 };
+    let (mut x, mut y) = (Matrix::default(), Labels::default());
+    Augmented::new(&images, plain, 0).gather(&[0], &mut x, &mut y);
+    let mut original = Matrix::default();
+    images.gather(&[0], &mut original, &mut y);
+    assert_eq!(x, original, "no distortion reproduces the image");
+
+    for augmentation in
+        [Augmentation::default(), Augmentation { elastic: Some((34.0, 4.0)), ..Augmentation::default() }]
+    {
+        let data = Augmented::new(&images, augmentation, 42);
+        data.gather(&[0, 1], &mut x, &mut y);
+        assert_eq!(y, Labels::Classes(vec![3, 7]));
+        assert_ne!(x.row(0), original.row(0), "{augmentation:?}: the image changed");
+        assert_ne!(x.row(0), x.row(1), "each image gets its own distortion");
+        let ink: f32 = x.row(0).iter().sum();
+        assert!((ink - 16.0).abs() < 6.0, "{augmentation:?}: about the same ink ({ink})");
+        let again = Augmented::new(&images, augmentation, 42);
+        let mut x2 = Matrix::default();
+        again.gather(&[0, 1], &mut x2, &mut y);
+        assert_eq!(x, x2, "seeded");
+    }
+}
+
+#[test]
+fn subsets_gather_from_the_inner_set() {
+    let data = make_blobs(10, &[[0.0, 0.0], [1.0, 1.0]], 0.1, 0);
+    let subset = Subset::new(&data, vec![7, 2]);
+    let (mut a, mut la, mut b, mut lb) =
+        (Matrix::default(), Labels::default(), Matrix::default(), Labels::default());
+    subset.gather(&[1, 0], &mut a, &mut la);
+    data.gather(&[2, 7], &mut b, &mut lb);
+    assert_eq!((a, la), (b, lb));
+    assert_eq!(subset.len(), 2);
+}

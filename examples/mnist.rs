@@ -58,6 +58,9 @@ struct Args {
     /// Print one JSON object per epoch and a final summary instead of text.
     #[arg(long)]
     json: bool,
+    /// No per-epoch lines or progress bar: only the final result.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -205,7 +208,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         batch_size: args.batch,
         seed: args.seed,
         shuffle: true,
-        verbose: !args.json,
+        verbose: !args.json && !args.quiet,
         drop_last: false,
     };
     let mut trainer = Trainer::new(config);

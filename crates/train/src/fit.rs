@@ -7,7 +7,7 @@ use percept_linalg::{Matrix, argmax};
 use percept_nn::{Loss, Mode, Sequential, Targets};
 use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule};
 
-use crate::{EpochRecord, History, TrainError, progress_line};
+use crate::{BatchRecord, Callback, Control, EpochRecord, History, TrainError, progress_line};
 
 /// Settings of [`Trainer::fit`]. Build with struct-update syntax:
 /// `FitConfig { epochs: 5, ..Default::default() }`.
@@ -65,6 +65,7 @@ pub type EpochCallback = Box<dyn FnMut(&EpochRecord)>;
 pub struct Trainer {
     config: FitConfig,
     on_epoch: Vec<EpochCallback>,
+    callbacks: Vec<Box<dyn Callback>>,
     schedule: Option<(Schedule, StepEvery)>,
 }
 
@@ -82,7 +83,14 @@ pub enum StepEvery {
 impl Trainer {
     /// A trainer with the given settings.
     pub fn new(config: FitConfig) -> Self {
-        Self { config, on_epoch: Vec::new(), schedule: None }
+        Self { config, on_epoch: Vec::new(), callbacks: Vec::new(), schedule: None }
+    }
+
+    /// Runs `callback` during every [`Trainer::fit`] (after each batch and epoch, and at the
+    /// end); callbacks run in the order they were added, and any can stop training.
+    pub fn callback(&mut self, callback: impl Callback + 'static) -> &mut Self {
+        self.callbacks.push(Box::new(callback));
+        self
     }
 
     /// Changes the learning rate during [`Trainer::fit`] by `schedule`, started from the
@@ -132,10 +140,13 @@ impl Trainer {
         let mut history = History::default();
         let mut scheduler =
             self.schedule.clone().map(|(schedule, every)| (Scheduler::start(schedule, optimizer), every));
+        let mut stop = false;
         for epoch in 1..=config.epochs {
             let learning_rate = optimizer.learning_rate();
             let started = Instant::now();
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+            let batches_in_epoch = order.batches_per_epoch();
+            let bar = config.verbose.then(|| progress_bar(epoch, config.epochs, batches_in_epoch)).flatten();
             let mut batches = order.next_epoch().enumerate().peekable();
             while let Some((batch_index, batch)) = batches.next() {
                 train.gather(batch, &mut step.inputs, &mut step.labels);
@@ -150,12 +161,42 @@ impl Trainer {
                 }
                 correct += count_correct(output, &step.labels);
                 model.backward(&step.output_grad)?;
+                let batch_rate = optimizer.learning_rate();
                 optimizer.step(model);
                 if let Some((scheduler, StepEvery::Batch)) = &mut scheduler {
                     scheduler.step_with_metric(value, optimizer);
                 }
                 loss_sum += value as f64 * batch.len() as f64;
                 seen += batch.len();
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    if batch_index % 16 == 0 {
+                        let accuracy = 100.0 * correct as f64 / seen.max(1) as f64;
+                        bar.set_message(format!(
+                            "loss {:.4}  acc {accuracy:.2}%",
+                            loss_sum / seen.max(1) as f64
+                        ));
+                    }
+                }
+                if !self.callbacks.is_empty() {
+                    let record = BatchRecord {
+                        epoch,
+                        batch: batch_index + 1,
+                        batches: batches_in_epoch,
+                        loss: value,
+                        samples: batch.len(),
+                        learning_rate: batch_rate,
+                    };
+                    for callback in &mut self.callbacks {
+                        stop |= callback.on_batch_end(&record) == Control::Stop;
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
             }
             let train_seconds = started.elapsed().as_secs_f64();
             let evaluation = match validation {
@@ -182,10 +223,36 @@ impl Trainer {
             for callback in &mut self.on_epoch {
                 callback(&record);
             }
+            for callback in &mut self.callbacks {
+                stop |= callback.on_epoch_end(&record, model) == Control::Stop;
+            }
             history.epochs.push(record);
+            if stop {
+                break;
+            }
+        }
+        for callback in &mut self.callbacks {
+            callback.on_train_end(model, &history);
         }
         Ok(history)
     }
+}
+
+/// A live progress bar for one epoch when stdout is a terminal (`None` otherwise: logs and
+/// CI get the one line per epoch only). indicatif draws it at most a few times a second.
+fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(batches as u64);
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "epoch {epoch:>3}/{epochs} [{{bar:30}}] {{pos}}/{{len}} batches  {{per_sec}}  {{msg}}"
+    ))
+    .ok()?
+    .progress_chars("=> ");
+    bar.set_style(style);
+    Some(bar)
 }
 
 /// Reused per-step buffers: after the first batch, a step allocates nothing.

@@ -38,6 +38,60 @@ impl History {
     pub fn train_seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.train_seconds).sum()
     }
+
+    /// Every epoch as CSV: a header line, then one line per epoch; absent figures are empty.
+    ///
+    /// ```
+    /// use percept_train::{EpochRecord, History};
+    /// let record = EpochRecord { epoch: 1, train_loss: 0.5, train_accuracy: Some(0.75), validation_loss: None,
+    ///     validation_accuracy: None, train_seconds: 1.25, learning_rate: 0.1 };
+    /// let csv = History { epochs: vec![record] }.to_csv();
+    /// assert_eq!(csv, "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,train_seconds,learning_rate\n1,0.5,0.75,,,1.25,0.1\n");
+    /// ```
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,train_seconds,learning_rate\n",
+        );
+        let opt = |v: Option<f32>| v.map_or_else(String::new, |v| v.to_string());
+        for e in &self.epochs {
+            out += &format!(
+                "{},{},{},{},{},{},{}\n",
+                e.epoch,
+                e.train_loss,
+                opt(e.train_accuracy),
+                opt(e.validation_loss),
+                opt(e.validation_accuracy),
+                e.train_seconds,
+                e.learning_rate
+            );
+        }
+        out
+    }
+
+    /// Every epoch as a JSON array of objects with the same keys as [`History::to_csv`]'s
+    /// columns; absent figures are `null` (as are non-finite ones, which JSON cannot hold).
+    pub fn to_json(&self) -> String {
+        let num = |v: f64| if v.is_finite() { v.to_string() } else { "null".to_string() };
+        let opt = |v: Option<f32>| v.map_or_else(|| "null".to_string(), |v| num(v as f64));
+        let items: Vec<String> = self
+            .epochs
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{\"epoch\": {}, \"train_loss\": {}, \"train_accuracy\": {}, \"validation_loss\": {}, \
+                     \"validation_accuracy\": {}, \"train_seconds\": {}, \"learning_rate\": {}}}",
+                    e.epoch,
+                    num(e.train_loss as f64),
+                    opt(e.train_accuracy),
+                    opt(e.validation_loss),
+                    opt(e.validation_accuracy),
+                    num(e.train_seconds),
+                    num(e.learning_rate as f64)
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(", "))
+    }
 }
 
 fn percent(value: Option<f32>) -> String {

@@ -24,10 +24,14 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+mod callbacks;
 mod error;
 mod fit;
 mod history;
+mod metrics;
 
+pub use callbacks::{BatchRecord, Callback, Control, EarlyStopping, Monitor};
 pub use error::TrainError;
 pub use fit::{EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
 pub use history::{EpochRecord, History, progress_line};
+pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};

@@ -1,0 +1,121 @@
+//! Callbacks in the fit loop, and early stopping that restores the best epoch.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use percept_data::{Classification, InMemoryDataset, make_classification};
+use percept_nn::{Linear, Parameters, Sequential, SoftmaxCrossEntropy, seeded_rng};
+use percept_optim::{Optimizer, Sgd};
+use percept_train::*;
+
+fn data() -> (InMemoryDataset, InMemoryDataset) {
+    make_classification(&Classification { samples: 200, flip_y: 0.3, ..Default::default() }).split(0.5)
+}
+
+fn model() -> Sequential {
+    let mut model = Sequential::new();
+    model.add(Linear::new(2, 2, &mut seeded_rng(0))).expect("layer");
+    model
+}
+
+fn weights(model: &mut Sequential) -> Vec<f32> {
+    let mut out = Vec::new();
+    model.visit_parameters(&mut |p| out.extend_from_slice(p.value.as_slice()));
+    out
+}
+
+/// Records what it is shown and stops after a given batch.
+struct Recorder {
+    log: Rc<RefCell<Vec<String>>>,
+    stop_after_batch: Option<(usize, usize)>,
+}
+
+impl Callback for Recorder {
+    fn on_batch_end(&mut self, batch: &BatchRecord) -> Control {
+        self.log.borrow_mut().push(format!("batch {}.{}/{}", batch.epoch, batch.batch, batch.batches));
+        if self.stop_after_batch == Some((batch.epoch, batch.batch)) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+    fn on_epoch_end(&mut self, record: &EpochRecord, _model: &mut Sequential) -> Control {
+        self.log.borrow_mut().push(format!("epoch {}", record.epoch));
+        Control::Continue
+    }
+    fn on_train_end(&mut self, _model: &mut Sequential, history: &History) {
+        self.log.borrow_mut().push(format!("end after {}", history.epochs.len()));
+    }
+}
+
+#[test]
+fn callbacks_see_every_batch_and_epoch_and_can_stop() {
+    let (train, _) = data();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut trainer =
+        Trainer::new(FitConfig { epochs: 3, batch_size: 40, verbose: false, ..Default::default() });
+    trainer.callback(Recorder { log: log.clone(), stop_after_batch: Some((2, 1)) });
+    let history = trainer
+        .fit(&mut model(), &mut SoftmaxCrossEntropy::new(), &mut Optimizer::new(Sgd::new(0.1)), &train, None)
+        .expect("trains");
+    assert_eq!(history.epochs.len(), 2, "stopped in epoch 2, which is recorded");
+    assert_eq!(
+        *log.borrow(),
+        ["batch 1.1/3", "batch 1.2/3", "batch 1.3/3", "epoch 1", "batch 2.1/3", "epoch 2", "end after 2"]
+    );
+}
+
+#[test]
+fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
+    let (train, validation) = data();
+    // A learning rate high enough that the validation loss soon stops improving.
+    let config = FitConfig { epochs: 60, batch_size: 10, verbose: false, ..Default::default() };
+    let mut plain = model();
+    let full = Trainer::new(config)
+        .fit(
+            &mut plain,
+            &mut SoftmaxCrossEntropy::new(),
+            &mut Optimizer::new(Sgd::new(2.0)),
+            &train,
+            Some(&validation),
+        )
+        .expect("trains");
+    let losses: Vec<f32> = full.epochs.iter().map(|e| e.validation_loss.unwrap()).collect();
+    // Where early stopping with patience 3 must stop, computed from the full run.
+    let (mut best, mut best_epoch, mut stop) = (f32::INFINITY, 0, full.epochs.len());
+    for (i, &l) in losses.iter().enumerate() {
+        if l < best {
+            (best, best_epoch) = (l, i + 1);
+        } else if i + 1 - best_epoch >= 3 {
+            stop = i + 1;
+            break;
+        }
+    }
+    assert!(stop < 60, "the run plateaus: {losses:?}");
+
+    // The same run with early stopping, and a run of exactly `best_epoch` epochs.
+    let mut stopped = model();
+    let mut trainer = Trainer::new(config);
+    trainer.callback(EarlyStopping::new(Monitor::ValidationLoss, 3));
+    let history = trainer
+        .fit(
+            &mut stopped,
+            &mut SoftmaxCrossEntropy::new(),
+            &mut Optimizer::new(Sgd::new(2.0)),
+            &train,
+            Some(&validation),
+        )
+        .expect("trains");
+    assert_eq!(history.epochs.len(), stop);
+    let mut reference = model();
+    Trainer::new(FitConfig { epochs: best_epoch, ..config })
+        .fit(
+            &mut reference,
+            &mut SoftmaxCrossEntropy::new(),
+            &mut Optimizer::new(Sgd::new(2.0)),
+            &train,
+            Some(&validation),
+        )
+        .expect("trains");
+    assert_eq!(weights(&mut stopped), weights(&mut reference), "the best epoch's weights are back");
+}

@@ -4,6 +4,16 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+/// What [`BatchOrder::state`] saves: the sample order and the shuffling generator's seed,
+/// stream and position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOrderState {
+    /// The current order of the samples.
+    pub order: Vec<usize>,
+    /// `(seed, stream, word position)` of the generator, `None` for sequential batches.
+    pub rng: Option<([u8; 32], u64, u128)>,
+}
+
 /// The order in which an epoch visits a data set, in batches: reshuffled every epoch from one
 /// seeded generator, so a seed fixes every epoch of a run.
 ///
@@ -68,6 +78,36 @@ impl BatchOrder {
             self.order.len()
         };
         self.order[..used].chunks(self.batch_size)
+    }
+
+    /// Everything that decides the coming epochs: the current order (each epoch shuffles the
+    /// previous one) and the generator's position, for a checkpoint.
+    pub fn state(&self) -> BatchOrderState {
+        BatchOrderState {
+            order: self.order.clone(),
+            rng: self.rng.as_ref().map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos())),
+        }
+    }
+
+    /// Continues from a [`BatchOrder::state`]: the following epochs are those the saved order
+    /// would have produced. Returns false (and changes nothing) if the state is for another
+    /// number of samples, is not a permutation, or its shuffling does not match.
+    pub fn restore(&mut self, state: &BatchOrderState) -> bool {
+        let n = self.order.len();
+        let mut seen = vec![false; n];
+        let permutation = state.order.len() == n
+            && state.order.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
+        if !permutation || state.rng.is_some() != self.rng.is_some() {
+            return false;
+        }
+        self.order.clone_from(&state.order);
+        if let Some((seed, stream, position)) = state.rng {
+            let mut rng = ChaCha8Rng::from_seed(seed);
+            rng.set_stream(stream);
+            rng.set_word_pos(position);
+            self.rng = Some(rng);
+        }
+        true
     }
 
     /// Batches per epoch.

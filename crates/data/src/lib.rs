@@ -40,7 +40,7 @@ mod mnist;
 mod synthetic;
 mod transforms;
 
-pub use batches::BatchOrder;
+pub use batches::{BatchOrder, BatchOrderState};
 pub use csv_data::{CsvData, CsvOptions, LabelColumn, Task, parse_csv, read_csv};
 pub use dataset::{Dataset, ImageDataset, InMemoryDataset, Labels};
 pub use error::DataError;

@@ -48,6 +48,14 @@ pub enum NnError {
         /// Shape of the gradient.
         got: [usize; 2],
     },
+    /// A layer defined outside percept has no specification to save.
+    #[error("layer {index} ({layer}) is not one of percept's layers and cannot be saved in a checkpoint")]
+    NoSpec {
+        /// Index of the layer.
+        index: usize,
+        /// Its type.
+        layer: String,
+    },
     /// `backward` was called with no forward pass before it.
     #[error("backward was called before any forward pass")]
     BackwardBeforeForward,

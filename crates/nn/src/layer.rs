@@ -79,6 +79,38 @@ pub trait Layer: Send {
     fn num_parameters(&self) -> usize {
         0
     }
+
+    /// The layer's type and settings, for a checkpoint to rebuild it (`None` for layers
+    /// defined outside percept).
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        None
+    }
+
+    /// Calls `visitor` on each piece of state that is not a trainable parameter but must be
+    /// saved for an exact resume (a `BatchNorm1d`'s running statistics, a `Dropout`'s
+    /// generator), always in the same order.
+    fn visit_buffers(&mut self, visitor: &mut dyn FnMut(Buffer<'_>)) {
+        let _ = visitor;
+    }
+}
+
+/// A piece of non-trainable layer state (see [`Layer::visit_buffers`]).
+#[non_exhaustive]
+pub enum Buffer<'a> {
+    /// Values, such as running statistics.
+    Values {
+        /// Name within the layer.
+        name: &'static str,
+        /// The values.
+        values: &'a mut Vec<f32>,
+    },
+    /// A random generator's state.
+    Rng {
+        /// Name within the layer.
+        name: &'static str,
+        /// The generator.
+        rng: &'a mut crate::Rng,
+    },
 }
 
 /// Anything with parameters an optimizer can update: a layer or a whole model.

@@ -44,10 +44,11 @@ mod layer;
 mod layers;
 mod loss;
 mod sequential;
+mod spec;
 
 pub use error::NnError;
 pub use init::{Init, Nonlinearity, Rng, gain, seeded_rng};
-pub use layer::{Layer, Mode, Param, Parameters};
+pub use layer::{Buffer, Layer, Mode, Param, Parameters};
 pub use layers::{
     BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, LeakyReLU, Linear, LogSoftmax, ReLU,
     SPARSE_INPUT_MAX_DENSITY, SiLU, Sigmoid, Softmax, Softplus, Tanh,
@@ -57,3 +58,4 @@ pub use loss::{
     SoftmaxCrossEntropy, Sum, Targets, zero_one_loss,
 };
 pub use sequential::Sequential;
+pub use spec::LayerSpec;

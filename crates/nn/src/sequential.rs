@@ -86,6 +86,14 @@ impl Sequential {
         Ok(self)
     }
 
+    /// Calls `visitor` on every layer's non-trainable state ([`Layer::visit_buffers`]), in
+    /// layer order.
+    pub fn visit_buffers(&mut self, visitor: &mut dyn FnMut(crate::Buffer<'_>)) {
+        for layer in &mut self.layers {
+            layer.visit_buffers(visitor);
+        }
+    }
+
     /// The layers, in order.
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.layers

@@ -21,6 +21,10 @@ pub enum TrainError {
         /// The value.
         loss: f32,
     },
+    /// A checkpoint could not be written, read or applied (the message names the file or the
+    /// part that does not fit).
+    #[error("{0}")]
+    Checkpoint(String),
     /// A data set had no sample.
     #[error("the {which} set is empty")]
     EmptyDataset {

@@ -7,7 +7,10 @@ use percept_linalg::{Matrix, argmax};
 use percept_nn::{Loss, Mode, Sequential, Targets};
 use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule};
 
-use crate::{BatchRecord, Callback, Control, EpochRecord, History, TrainError, progress_line};
+use crate::{
+    BatchRecord, Callback, Checkpoint, Control, EpochRecord, History, SavedEpoch, SavedOrder, TrainError,
+    progress_line,
+};
 
 /// Settings of [`Trainer::fit`]. Build with struct-update syntax:
 /// `FitConfig { epochs: 5, ..Default::default() }`.
@@ -67,6 +70,8 @@ pub struct Trainer {
     on_epoch: Vec<EpochCallback>,
     callbacks: Vec<Box<dyn Callback>>,
     schedule: Option<(Schedule, StepEvery)>,
+    checkpoint_path: Option<std::path::PathBuf>,
+    resume: Option<Checkpoint>,
 }
 
 /// When a learning-rate schedule advances.
@@ -83,13 +88,36 @@ pub enum StepEvery {
 impl Trainer {
     /// A trainer with the given settings.
     pub fn new(config: FitConfig) -> Self {
-        Self { config, on_epoch: Vec::new(), callbacks: Vec::new(), schedule: None }
+        Self {
+            config,
+            on_epoch: Vec::new(),
+            callbacks: Vec::new(),
+            schedule: None,
+            checkpoint_path: None,
+            resume: None,
+        }
     }
 
     /// Runs `callback` during every [`Trainer::fit`] (after each batch and epoch, and at the
     /// end); callbacks run in the order they were added, and any can stop training.
     pub fn callback(&mut self, callback: impl Callback + 'static) -> &mut Self {
         self.callbacks.push(Box::new(callback));
+        self
+    }
+
+    /// Saves a [`Checkpoint`] to `path` after every epoch (written to `path.tmp` and renamed,
+    /// so a crash never destroys the previous one).
+    pub fn checkpoint_every_epoch(&mut self, path: impl Into<std::path::PathBuf>) -> &mut Self {
+        self.checkpoint_path = Some(path.into());
+        self
+    }
+
+    /// Makes the next [`Trainer::fit`] continue the run saved in `checkpoint`: it loads the
+    /// model's parameters and buffers, the optimizer's and the schedule's state, the batch
+    /// order and the history, and trains the epochs after the saved one. With the same data,
+    /// settings and loss, the result is bit for bit that of the uninterrupted run.
+    pub fn resume(&mut self, checkpoint: Checkpoint) -> &mut Self {
+        self.resume = Some(checkpoint);
         self
     }
 
@@ -140,8 +168,26 @@ impl Trainer {
         let mut history = History::default();
         let mut scheduler =
             self.schedule.clone().map(|(schedule, every)| (Scheduler::start(schedule, optimizer), every));
+        let mut first_epoch = 1;
+        if let Some(checkpoint) = self.resume.take() {
+            let fail = |e: String| TrainError::Checkpoint(e);
+            checkpoint.load_into(model).map_err(|e| fail(e.to_string()))?;
+            optimizer.load_state(checkpoint.optimizer.clone(), model).map_err(|e| fail(e.to_string()))?;
+            scheduler = match (scheduler.take(), checkpoint.scheduler.clone()) {
+                (Some((_, every)), Some(saved)) => Some((saved, every)),
+                (None, None) => None,
+                _ => return Err(fail("the checkpoint's schedule does not match the trainer's".into())),
+            };
+            if let Some(saved) = &checkpoint.batch_order
+                && !order.restore(&saved.to_state())
+            {
+                return Err(fail("the checkpoint's batch order does not fit this training set".into()));
+            }
+            history.epochs = checkpoint.history.iter().map(EpochRecord::from).collect();
+            first_epoch = checkpoint.epoch + 1;
+        }
         let mut stop = false;
-        for epoch in 1..=config.epochs {
+        for epoch in first_epoch..=config.epochs {
             let learning_rate = optimizer.learning_rate();
             let started = Instant::now();
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
@@ -227,6 +273,15 @@ impl Trainer {
                 stop |= callback.on_epoch_end(&record, model) == Control::Stop;
             }
             history.epochs.push(record);
+            if let Some(path) = &self.checkpoint_path {
+                let mut checkpoint = Checkpoint::of_model(model, optimizer.state())
+                    .map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+                checkpoint.scheduler = scheduler.as_ref().map(|(s, _)| s.clone());
+                checkpoint.epoch = epoch;
+                checkpoint.batch_order = Some(SavedOrder::from(&order.state()));
+                checkpoint.history = history.epochs.iter().map(SavedEpoch::from).collect();
+                checkpoint.save(path).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+            }
             if stop {
                 break;
             }

@@ -25,12 +25,17 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod callbacks;
+mod checkpoint;
 mod error;
 mod fit;
 mod history;
 mod metrics;
 
 pub use callbacks::{BatchRecord, Callback, Control, EarlyStopping, Monitor};
+pub use checkpoint::{
+    CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, CheckpointError, SavedBuffer, SavedEpoch, SavedOrder,
+    SavedTensor,
+};
 pub use error::TrainError;
 pub use fit::{EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
 pub use history::{EpochRecord, History, progress_line};

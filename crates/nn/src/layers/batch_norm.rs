@@ -99,6 +99,14 @@ impl Layer for BatchNorm1d {
         "BatchNorm1d"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::BatchNorm1d {
+            features: self.features(),
+            eps: self.eps,
+            momentum: self.momentum,
+        })
+    }
+
     fn describe(&self) -> String {
         format!("BatchNorm1d({})", self.features())
     }
@@ -208,5 +216,10 @@ impl Layer for BatchNorm1d {
 
     fn num_parameters(&self) -> usize {
         2 * self.features()
+    }
+
+    fn visit_buffers(&mut self, visitor: &mut dyn FnMut(crate::Buffer<'_>)) {
+        visitor(crate::Buffer::Values { name: "running_mean", values: &mut self.running_mean });
+        visitor(crate::Buffer::Values { name: "running_var", values: &mut self.running_var });
     }
 }

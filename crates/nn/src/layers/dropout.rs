@@ -15,6 +15,7 @@ use crate::{Layer, Mode, Rng, seeded_rng};
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f32,
+    seed: u64,
     rng: Rng,
     /// The scale factor of each element in the last training forward pass (0 or `1/(1−p)`).
     mask: Matrix,
@@ -30,7 +31,7 @@ impl Dropout {
     #[track_caller]
     pub fn new(p: f32, seed: u64) -> Self {
         assert!((0.0..1.0).contains(&p), "Dropout: p = {p} must be in [0, 1)");
-        Self { p, rng: seeded_rng(seed), mask: Matrix::default(), trained: false }
+        Self { p, seed, rng: seeded_rng(seed), mask: Matrix::default(), trained: false }
     }
 
     /// The drop probability.
@@ -40,6 +41,7 @@ impl Dropout {
 
     /// Restarts the mask generator from `seed`.
     pub fn reseed(&mut self, seed: u64) {
+        self.seed = seed;
         self.rng = seeded_rng(seed);
     }
 
@@ -53,6 +55,15 @@ impl Dropout {
 impl Layer for Dropout {
     fn name(&self) -> &'static str {
         "Dropout"
+    }
+
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::Dropout { p: self.p, seed: self.seed })
+    }
+
+    /// The mask generator, so that a resumed run draws the masks the uninterrupted one would.
+    fn visit_buffers(&mut self, visitor: &mut dyn FnMut(crate::Buffer<'_>)) {
+        visitor(crate::Buffer::Rng { name: "rng", rng: &mut self.rng });
     }
 
     fn describe(&self) -> String {

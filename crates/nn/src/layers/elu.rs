@@ -31,6 +31,10 @@ impl Layer for ELU {
         "ELU"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::ELU { alpha: self.alpha })
+    }
+
     fn describe(&self) -> String {
         format!("ELU({})", self.alpha)
     }

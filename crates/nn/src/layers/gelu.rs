@@ -62,6 +62,10 @@ impl Layer for GELU {
         "GELU"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::GELU { tanh: self.approximate == GeluApproximation::Tanh })
+    }
+
     fn describe(&self) -> String {
         match self.approximate {
             GeluApproximation::None => "GELU".to_string(),

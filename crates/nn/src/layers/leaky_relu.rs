@@ -30,6 +30,10 @@ impl Layer for LeakyReLU {
         "LeakyReLU"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::LeakyReLU { slope: self.slope })
+    }
+
     fn describe(&self) -> String {
         format!("LeakyReLU({})", self.slope)
     }

@@ -138,6 +138,10 @@ impl Layer for Linear {
         "Linear"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::Linear { in_features: self.weight.rows(), out_features: self.weight.cols() })
+    }
+
     fn describe(&self) -> String {
         format!("Linear({} → {})", self.weight.rows(), self.weight.cols())
     }

@@ -15,6 +15,10 @@ impl Layer for LogSoftmax {
         "LogSoftmax"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::LogSoftmax)
+    }
+
     /// # Shapes
     /// `input`, `output`: `[batch, classes]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {

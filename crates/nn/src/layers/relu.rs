@@ -14,6 +14,10 @@ impl Layer for ReLU {
         "ReLU"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::ReLU)
+    }
+
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {

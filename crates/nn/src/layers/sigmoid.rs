@@ -14,6 +14,10 @@ impl Layer for Sigmoid {
         "Sigmoid"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::Sigmoid)
+    }
+
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {

@@ -17,6 +17,10 @@ impl Layer for Softmax {
         "Softmax"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::Softmax)
+    }
+
     /// # Shapes
     /// `input`, `output`: `[batch, classes]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {

@@ -26,6 +26,10 @@ impl Layer for Softplus {
         "Softplus"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::Softplus { beta: self.beta, threshold: self.threshold })
+    }
+
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {

@@ -14,6 +14,10 @@ impl Layer for Tanh {
         "Tanh"
     }
 
+    fn spec(&self) -> Option<crate::LayerSpec> {
+        Some(crate::LayerSpec::Tanh)
+    }
+
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {

@@ -1,0 +1,133 @@
+//! Layer specifications: what rebuilds a model's architecture, for checkpoints.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, Layer, LeakyReLU, Linear, LogSoftmax, NnError, ReLU,
+    Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+};
+
+/// A built-in layer's type and settings, without its parameters: enough to rebuild an
+/// untrained copy, into which a checkpoint then loads the parameters and buffers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LayerSpec {
+    /// [`Linear`].
+    Linear {
+        /// Inputs.
+        in_features: usize,
+        /// Outputs.
+        out_features: usize,
+    },
+    /// [`ReLU`].
+    ReLU,
+    /// [`LeakyReLU`].
+    LeakyReLU {
+        /// Negative slope.
+        slope: f32,
+    },
+    /// [`ELU`].
+    ELU {
+        /// Scale of the negative part.
+        alpha: f32,
+    },
+    /// [`GELU`].
+    GELU {
+        /// The tanh approximation instead of the erf form.
+        tanh: bool,
+    },
+    /// [`Sigmoid`].
+    Sigmoid,
+    /// [`Tanh`].
+    Tanh,
+    /// [`Softplus`].
+    Softplus {
+        /// Sharpness.
+        beta: f32,
+        /// Start of the linear region.
+        threshold: f32,
+    },
+    /// [`SiLU`].
+    SiLU,
+    /// [`Softmax`].
+    Softmax,
+    /// [`LogSoftmax`].
+    LogSoftmax,
+    /// [`Dropout`] (its generator's position is a buffer of the checkpoint).
+    Dropout {
+        /// Drop probability.
+        p: f32,
+        /// Seed of the mask generator.
+        seed: u64,
+    },
+    /// [`BatchNorm1d`] (its running statistics are buffers).
+    BatchNorm1d {
+        /// Features.
+        features: usize,
+        /// Added to the variance.
+        eps: f32,
+        /// Weight of a new batch in the running statistics.
+        momentum: f32,
+    },
+}
+
+impl LayerSpec {
+    /// A fresh layer of this type and settings (parameters zero or default; a checkpoint
+    /// overwrites them).
+    pub fn build(&self) -> Box<dyn Layer> {
+        match *self {
+            LayerSpec::Linear { in_features, out_features } => Box::new(Linear::from_parameters(
+                percept_linalg::Matrix::zeros(in_features, out_features),
+                percept_linalg::Matrix::zeros(1, out_features),
+            )),
+            LayerSpec::ReLU => Box::new(ReLU),
+            LayerSpec::LeakyReLU { slope } => Box::new(LeakyReLU::new(slope)),
+            LayerSpec::ELU { alpha } => Box::new(ELU::new(alpha)),
+            LayerSpec::GELU { tanh } => Box::new(GELU {
+                approximate: if tanh { GeluApproximation::Tanh } else { GeluApproximation::None },
+            }),
+            LayerSpec::Sigmoid => Box::new(Sigmoid),
+            LayerSpec::Tanh => Box::new(Tanh),
+            LayerSpec::Softplus { beta, threshold } => Box::new(Softplus { beta, threshold }),
+            LayerSpec::SiLU => Box::new(SiLU),
+            LayerSpec::Softmax => Box::new(Softmax),
+            LayerSpec::LogSoftmax => Box::new(LogSoftmax),
+            LayerSpec::Dropout { p, seed } => Box::new(Dropout::new(p.clamp(0.0, 0.999_999), seed)),
+            LayerSpec::BatchNorm1d { features, eps, momentum } => {
+                let mut layer = BatchNorm1d::new(features);
+                layer.eps = eps;
+                layer.momentum = momentum;
+                Box::new(layer)
+            }
+        }
+    }
+}
+
+impl Sequential {
+    /// The specification of every layer, for a checkpoint.
+    ///
+    /// # Errors
+    /// [`NnError::NoSpec`] for a layer defined outside percept (it cannot be rebuilt from a
+    /// file).
+    pub fn specs(&self) -> Result<Vec<LayerSpec>, NnError> {
+        self.layers()
+            .iter()
+            .enumerate()
+            .map(|(index, layer)| {
+                layer.spec().ok_or_else(|| NnError::NoSpec { index, layer: layer.name().to_string() })
+            })
+            .collect()
+    }
+
+    /// A model built from specifications (untrained: load parameters next).
+    ///
+    /// # Errors
+    /// [`NnError::LayerSizeMismatch`] if the sizes do not chain.
+    pub fn from_specs(specs: &[LayerSpec]) -> Result<Self, NnError> {
+        let mut model = Sequential::new();
+        for spec in specs {
+            model.add_boxed(spec.build())?;
+        }
+        Ok(model)
+    }
+}

@@ -29,6 +29,7 @@ mod checkpoint;
 mod error;
 mod fit;
 mod history;
+mod interop;
 mod metrics;
 
 pub use callbacks::{BatchRecord, Callback, Control, EarlyStopping, Monitor};
@@ -39,4 +40,5 @@ pub use checkpoint::{
 pub use error::TrainError;
 pub use fit::{EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
 pub use history::{EpochRecord, History, progress_line};
+pub use interop::{InteropError, export_safetensors, import_safetensors, state_dict_names};
 pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};

@@ -1,0 +1,628 @@
+//! `percept`: train, evaluate, predict, export and inspect models without writing a program.
+//!
+//! ```text
+//! percept train --data datasets/mnist --hidden 128 --epochs 3 --checkpoint mnist.ckpt
+//! percept eval --model mnist.ckpt --data datasets/mnist
+//! percept predict --model mnist.ckpt digit.png
+//! percept export --model mnist.ckpt --out mnist.safetensors
+//! percept summary --model mnist.ckpt
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use percept::data::{CsvOptions, LabelColumn, Mnist, Subset, Task, read_csv, read_idx, split_indices};
+use percept::linalg::{Matrix, softmax_row};
+use percept::prelude::*;
+use percept::train::{
+    Checkpoint, ConfusionMatrix, EarlyStopping, Monitor, export_safetensors, mean_absolute_error,
+    mean_squared_error,
+};
+use serde::Deserialize;
+
+type Error = Box<dyn std::error::Error>;
+
+#[derive(Parser)]
+#[command(name = "percept", version, about = "Train and use feed-forward networks from the command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on an IDX directory (MNIST-style) or a CSV file; saves a checkpoint.
+    Train(TrainArgs),
+    /// Accuracy and confusion matrix (or MSE and MAE) of a checkpoint on a data set.
+    Eval(EvalArgs),
+    /// Classify a PNG or PGM image of a digit, or every image of an IDX file.
+    Predict(PredictArgs),
+    /// Write a checkpoint's weights as safetensors with PyTorch's state_dict names.
+    Export(ExportArgs),
+    /// Print a checkpoint's layers, shapes and parameter counts.
+    Summary(SummaryArgs),
+}
+
+/// Training settings: every flag can also come from a TOML file (`--config`) with the same
+/// names (underscores for dashes); flags given on the command line win.
+#[derive(Args, Deserialize, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+struct TrainArgs {
+    /// TOML file with any of these settings.
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// An IDX directory with MNIST's four file names, or a CSV file.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// CSV label column: a header name or a 0-based index (default: the last column).
+    #[arg(long)]
+    label: Option<String>,
+    /// CSV only: the label is a number to predict (regression) instead of a class.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    regression: Option<bool>,
+    /// Hidden layer sizes, e.g. 128,64 (empty for none).
+    #[arg(long)]
+    hidden: Option<String>,
+    /// Activation after each hidden layer.
+    #[arg(long, value_enum)]
+    activation: Option<ActivationKind>,
+    /// Loss (default: cross-entropy for classes, mse for regression).
+    #[arg(long, value_enum)]
+    loss: Option<LossKind>,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Learning rate (default 0.1 for SGD variants, 0.001 for the adaptive ones).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Momentum for momentum and nesterov (default 0.9).
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// Weight decay.
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Learning-rate schedule, stepped per epoch.
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleKind>,
+    /// Epochs (default 10).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size (default 64).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Seed of initialization, shuffling and the validation split (default 0).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Checkpoint written after every epoch (default model.ckpt).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint file if it exists.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    resume: Option<bool>,
+    /// Stop after this many epochs without a better validation loss, keeping the best.
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Fraction of a CSV file held out for validation (default 0.2; IDX directories use
+    /// their test files).
+    #[arg(long)]
+    validation: Option<f64>,
+    /// Only the final result.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    quiet: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum ActivationKind {
+    Relu,
+    Tanh,
+    Sigmoid,
+    Gelu,
+    Silu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum LossKind {
+    CrossEntropy,
+    Mse,
+    Mae,
+    Huber,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum OptimizerKind {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    Adamw,
+    Rmsprop,
+    Adagrad,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum ScheduleKind {
+    None,
+    Cosine,
+    Step,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The checkpoint.
+    #[arg(long)]
+    model: PathBuf,
+    /// An IDX directory (its test files are used) or a CSV file.
+    #[arg(long)]
+    data: PathBuf,
+    /// CSV label column (name or 0-based index; default the last).
+    #[arg(long)]
+    label: Option<String>,
+    /// CSV only: regression targets.
+    #[arg(long)]
+    regression: bool,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// The checkpoint.
+    #[arg(long)]
+    model: PathBuf,
+    /// A PNG or PGM image (grey or colour, any bit depth PNG decodes to 8 bits), or an IDX
+    /// file of images.
+    input: PathBuf,
+    /// Invert the grey levels (for dark digits on a light background; MNIST is light on
+    /// dark).
+    #[arg(long)]
+    invert: bool,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The checkpoint.
+    #[arg(long)]
+    model: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SummaryArgs {
+    /// The checkpoint.
+    #[arg(long)]
+    model: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(&args),
+        Command::Predict(args) => predict(&args),
+        Command::Export(args) => export(&args),
+        Command::Summary(args) => summary(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Settings from the command line over those of the config file.
+fn merged(cli: TrainArgs) -> Result<TrainArgs, Error> {
+    let Some(path) = &cli.config else { return Ok(cli) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: TrainArgs = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    macro_rules! pick {
+        ($($field:ident),*) => { TrainArgs { config: cli.config.clone(), $($field: cli.$field.clone().or(file.$field.clone()),)* } };
+    }
+    Ok(pick!(
+        data,
+        label,
+        regression,
+        hidden,
+        activation,
+        loss,
+        optimizer,
+        lr,
+        momentum,
+        weight_decay,
+        schedule,
+        epochs,
+        batch,
+        seed,
+        threads,
+        checkpoint,
+        resume,
+        early_stopping,
+        validation,
+        quiet
+    ))
+}
+
+fn csv_options(label: Option<&str>, regression: bool) -> CsvOptions {
+    let label = match label {
+        None => LabelColumn::Last,
+        Some(text) => text.parse().map_or_else(|_| LabelColumn::Name(text.to_string()), LabelColumn::Index),
+    };
+    CsvOptions {
+        label,
+        task: if regression { Task::Regression } else { Task::Classification },
+        ..Default::default()
+    }
+}
+
+fn parse_hidden(text: &str) -> Result<Vec<usize>, Error> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--hidden: {s:?} is not a positive layer size (expected e.g. 128,64)").into()),
+        })
+        .collect()
+}
+
+fn train(args: TrainArgs) -> Result<(), Error> {
+    let args = merged(args)?;
+    if let Some(threads) = args.threads {
+        percept::set_threads(threads)?;
+    }
+    let data = args.data.clone().ok_or("train needs --data (an IDX directory or a CSV file)")?;
+    let regression = args.regression.unwrap_or(false);
+    let seed = args.seed.unwrap_or(0);
+    let quiet = args.quiet.unwrap_or(false);
+    // Training and validation sets, borrowed from whatever was loaded.
+    let mnist;
+    let csv;
+    let (train_set, validation_set): (Box<dyn Dataset + '_>, Box<dyn Dataset + '_>) = if data.is_dir() {
+        mnist = Mnist::load(&data)?;
+        (Box::new(&mnist.train), Box::new(&mnist.test))
+    } else {
+        csv = read_csv(&data, &csv_options(args.label.as_deref(), regression))?.dataset;
+        let stratify = match csv.labels() {
+            Labels::Classes(c) => Some(c.as_slice()),
+            Labels::Values(_) => None,
+        };
+        let (train_idx, validation_idx) =
+            split_indices(csv.len(), args.validation.unwrap_or(0.2), seed, stratify);
+        (Box::new(Subset::new(&csv, train_idx)), Box::new(Subset::new(&csv, validation_idx)))
+    };
+    let outputs = match train_set.num_classes() {
+        Some(classes) => classes,
+        None => {
+            let (mut x, mut y) = (Matrix::default(), Labels::default());
+            train_set.gather(&[0], &mut x, &mut y);
+            match y {
+                Labels::Values(v) => v.cols(),
+                Labels::Classes(_) => 1,
+            }
+        }
+    };
+    let hidden = parse_hidden(args.hidden.as_deref().unwrap_or("128"))?;
+    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| PathBuf::from("model.ckpt"));
+    let mut model = build(
+        train_set.num_features(),
+        &hidden,
+        outputs,
+        args.activation.unwrap_or(ActivationKind::Relu),
+        seed,
+    )?;
+    let optimizer_kind = args.optimizer.unwrap_or(OptimizerKind::Sgd);
+    let adaptive = matches!(
+        optimizer_kind,
+        OptimizerKind::Adam | OptimizerKind::Adamw | OptimizerKind::Rmsprop | OptimizerKind::Adagrad
+    );
+    let lr = args.lr.unwrap_or(if adaptive { 0.001 } else { 0.1 });
+    let weight_decay = args.weight_decay.unwrap_or(0.0);
+    let momentum = args.momentum.unwrap_or(0.9);
+    let rule: Box<dyn UpdateRule> = match optimizer_kind {
+        OptimizerKind::Sgd => Box::new(Sgd { weight_decay, ..Sgd::new(lr) }),
+        OptimizerKind::Momentum => Box::new(Sgd { weight_decay, ..Sgd::momentum(lr, momentum) }),
+        OptimizerKind::Nesterov => Box::new(Sgd { weight_decay, ..Sgd::nesterov(lr, momentum) }),
+        OptimizerKind::Adam => Box::new(Adam { weight_decay, ..Adam::new(lr) }),
+        OptimizerKind::Adamw => Box::new(AdamW { adam: Adam { weight_decay, ..Adam::new(lr) } }),
+        OptimizerKind::Rmsprop => Box::new(RmsProp { weight_decay, ..RmsProp::new(lr) }),
+        OptimizerKind::Adagrad => Box::new(Adagrad { weight_decay, ..Adagrad::new(lr) }),
+    };
+    let mut optimizer = Optimizer::new(rule);
+    let epochs = args.epochs.unwrap_or(10);
+    let config = FitConfig {
+        epochs,
+        batch_size: args.batch.unwrap_or(64),
+        seed,
+        shuffle: true,
+        verbose: !quiet,
+        drop_last: false,
+    };
+    if config.batch_size == 0 || epochs == 0 {
+        return Err("--batch and --epochs must be at least 1".into());
+    }
+    let mut trainer = Trainer::new(config);
+    trainer.checkpoint_every_epoch(&checkpoint_path);
+    match args.schedule.unwrap_or(ScheduleKind::None) {
+        ScheduleKind::None => {}
+        ScheduleKind::Cosine => {
+            trainer.schedule(Schedule::Cosine { t_max: epochs as u64, eta_min: 0.0 }, StepEvery::Epoch);
+        }
+        ScheduleKind::Step => {
+            trainer.schedule(
+                Schedule::Step { step_size: (epochs as u64 / 3).max(1), gamma: 0.1 },
+                StepEvery::Epoch,
+            );
+        }
+    }
+    if let Some(patience) = args.early_stopping {
+        trainer.callback(EarlyStopping::new(Monitor::ValidationLoss, patience));
+    }
+    if args.resume.unwrap_or(false) && checkpoint_path.exists() {
+        trainer.resume(Checkpoint::load(&checkpoint_path)?);
+    }
+    let loss_kind = args.loss.unwrap_or(if train_set.num_classes().is_some() {
+        LossKind::CrossEntropy
+    } else {
+        LossKind::Mse
+    });
+    let mut loss = make_loss(loss_kind);
+    if !quiet {
+        println!("{model}");
+    }
+    let history = trainer.fit(
+        &mut model,
+        loss.as_mut(),
+        &mut optimizer,
+        train_set.as_ref(),
+        Some(validation_set.as_ref()),
+    )?;
+    if let Some(last) = history.last() {
+        let accuracy = last
+            .validation_accuracy
+            .map_or_else(String::new, |a| format!(", validation accuracy {:.2}%", 100.0 * a));
+        println!(
+            "trained {} epochs: validation loss {:.4}{accuracy}; checkpoint {}",
+            last.epoch,
+            last.validation_loss.unwrap_or(f32::NAN),
+            checkpoint_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn make_loss(kind: LossKind) -> Box<dyn Loss> {
+    match kind {
+        LossKind::CrossEntropy => Box::new(SoftmaxCrossEntropy::new()),
+        LossKind::Mse => Box::new(Mse),
+        LossKind::Mae => Box::new(Mae),
+        LossKind::Huber => Box::new(Huber::default()),
+    }
+}
+
+fn build(
+    inputs: usize,
+    hidden: &[usize],
+    outputs: usize,
+    activation: ActivationKind,
+    seed: u64,
+) -> Result<Sequential, NnError> {
+    let mut rng = seeded_rng(seed);
+    let mut model = Sequential::new();
+    let mut width = inputs;
+    for &size in hidden {
+        model.add(Linear::new(width, size, &mut rng))?;
+        match activation {
+            ActivationKind::Relu => model.add(ReLU)?,
+            ActivationKind::Tanh => model.add(Tanh)?,
+            ActivationKind::Sigmoid => model.add(Sigmoid)?,
+            ActivationKind::Gelu => model.add(GELU::new())?,
+            ActivationKind::Silu => model.add(SiLU)?,
+        };
+        width = size;
+    }
+    model.add(Linear::new(width, outputs, &mut rng))?;
+    Ok(model)
+}
+
+fn load_model(path: &Path) -> Result<Sequential, Error> {
+    Ok(Checkpoint::load(path)?.model()?)
+}
+
+fn eval(args: &EvalArgs) -> Result<(), Error> {
+    let mut model = load_model(&args.model)?;
+    let mnist;
+    let csv;
+    let data: &dyn Dataset = if args.data.is_dir() {
+        mnist = Mnist::load(&args.data)?;
+        &mnist.test
+    } else {
+        csv = read_csv(&args.data, &csv_options(args.label.as_deref(), args.regression))?.dataset;
+        &csv
+    };
+    if model.in_features() != Some(data.num_features()) {
+        return Err(format!(
+            "{}: samples have {} features but the model in {} takes {:?}",
+            args.data.display(),
+            data.num_features(),
+            args.model.display(),
+            model.in_features()
+        )
+        .into());
+    }
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let (mut x, mut y) = (Matrix::default(), Labels::default());
+    match data.num_classes() {
+        Some(classes) => {
+            let mut matrix = ConfusionMatrix::new(classes.max(model.out_features().unwrap_or(0)));
+            for block in indices.chunks(1000) {
+                data.gather(block, &mut x, &mut y);
+                let output = model.forward(&x, Mode::Eval)?;
+                if let Labels::Classes(c) = &y {
+                    matrix.add_scores(output, c);
+                }
+            }
+            println!("{} samples from {}", data.len(), args.data.display());
+            println!("{matrix}");
+        }
+        None => {
+            data.gather(&indices, &mut x, &mut y);
+            let output = model.forward(&x, Mode::Eval)?.clone();
+            let Labels::Values(targets) = &y else { unreachable!("regression data has values") };
+            if targets.shape() != output.shape() {
+                return Err(format!(
+                    "targets {:?} do not match the model's outputs {:?}",
+                    targets.shape(),
+                    output.shape()
+                )
+                .into());
+            }
+            println!("{} samples from {}", data.len(), args.data.display());
+            println!(
+                "MSE {:.6}  MAE {:.6}",
+                mean_squared_error(&output, targets),
+                mean_absolute_error(&output, targets)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The grey levels of a PNG or PGM file, scaled to [0, 1], with its width and height.
+fn read_image(path: &Path) -> Result<(Vec<f32>, usize, usize), Error> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.starts_with(b"\x89PNG") {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut buffer = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
+        let info = reader.next_frame(&mut buffer).map_err(|e| format!("{}: {e}", path.display()))?;
+        let channels = info.color_type.samples();
+        let grey = buffer[..info.buffer_size()]
+            .chunks(channels)
+            .map(|px| {
+                let colour = &px[..channels.min(3)];
+                colour.iter().map(|&c| c as f32).sum::<f32>() / colour.len() as f32 / 255.0
+            })
+            .collect();
+        return Ok((grey, info.width as usize, info.height as usize));
+    }
+    if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
+        return read_pgm(&bytes).map_err(|e| format!("{}: {e}", path.display()).into());
+    }
+    Err(format!("{}: not a PNG or PGM image", path.display()).into())
+}
+
+/// A binary (P5) or text (P2) PGM file.
+fn read_pgm(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), String> {
+    let binary = bytes.starts_with(b"P5");
+    let mut fields = Vec::new();
+    let mut position = 2;
+    while fields.len() < 3 {
+        while position < bytes.len() && (bytes[position].is_ascii_whitespace() || bytes[position] == b'#') {
+            if bytes[position] == b'#' {
+                while position < bytes.len() && bytes[position] != b'\n' {
+                    position += 1;
+                }
+            } else {
+                position += 1;
+            }
+        }
+        let start = position;
+        while position < bytes.len() && bytes[position].is_ascii_digit() {
+            position += 1;
+        }
+        let text = std::str::from_utf8(&bytes[start..position]).unwrap_or("");
+        fields.push(text.parse::<usize>().map_err(|_| "bad PGM header".to_string())?);
+    }
+    let (width, height, max) = (fields[0], fields[1], fields[2].max(1));
+    let count = width.checked_mul(height).ok_or("PGM too large")?;
+    let values: Vec<usize> = if binary {
+        let data = bytes.get(position + 1..).unwrap_or(&[]);
+        if max > 255 {
+            data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as usize).collect()
+        } else {
+            data.iter().map(|&b| b as usize).collect()
+        }
+    } else {
+        std::str::from_utf8(&bytes[position..])
+            .map_err(|_| "bad PGM data")?
+            .split_ascii_whitespace()
+            .map(|t| t.parse().unwrap_or(0))
+            .collect()
+    };
+    if values.len() < count {
+        return Err(format!("PGM data ends after {} of {count} pixels", values.len()));
+    }
+    Ok((values[..count].iter().map(|&v| v as f32 / max as f32).collect(), width, height))
+}
+
+fn predict(args: &PredictArgs) -> Result<(), Error> {
+    let mut model = load_model(&args.model)?;
+    let name = args.input.display().to_string();
+    let (images, width) = if name.ends_with("ubyte") || name.ends_with(".idx") || name.ends_with("ubyte.gz") {
+        let array = read_idx(&args.input)?;
+        let m = array.to_matrix();
+        let scaled = Matrix::from_fn(m.rows(), m.cols(), |r, c| m.get(r, c) / 255.0);
+        (scaled, array.dims.get(2).copied().unwrap_or(0))
+    } else {
+        let (pixels, width, height) = read_image(&args.input)?;
+        (Matrix::from_vec(1, width * height, pixels), width)
+    };
+    let images = if args.invert {
+        Matrix::from_fn(images.rows(), images.cols(), |r, c| 1.0 - images.get(r, c))
+    } else {
+        images
+    };
+    if model.in_features() != Some(images.cols()) {
+        return Err(format!(
+            "{name}: an image of {} pixels ({width} wide), but the model takes {:?} inputs",
+            images.cols(),
+            model.in_features()
+        )
+        .into());
+    }
+    let output = model.forward(&images, Mode::Eval)?.clone();
+    let mut probabilities = vec![0.0; output.cols()];
+    for (i, row) in output.row_iter().enumerate().take(20) {
+        softmax_row(&mut probabilities, row);
+        let class = percept::linalg::argmax(&probabilities);
+        let listed: Vec<String> =
+            probabilities.iter().enumerate().map(|(c, p)| format!("{c}: {p:.3}")).collect();
+        println!("image {i}: class {class} ({:.1}%)  [{}]", 100.0 * probabilities[class], listed.join(", "));
+    }
+    if output.rows() > 20 {
+        println!("… {} more images", output.rows() - 20);
+    }
+    Ok(())
+}
+
+fn export(args: &ExportArgs) -> Result<(), Error> {
+    let mut model = load_model(&args.model)?;
+    export_safetensors(&mut model, &args.out)?;
+    let names = percept::train::state_dict_names(&mut model)?;
+    println!("wrote {} tensors to {}: {}", names.len(), args.out.display(), names.join(", "));
+    Ok(())
+}
+
+fn summary(args: &SummaryArgs) -> Result<(), Error> {
+    let checkpoint = Checkpoint::load(&args.model)?;
+    let model = checkpoint.model()?;
+    println!(
+        "{}: trained {} epochs, {} optimizer steps ({})",
+        args.model.display(),
+        checkpoint.epoch,
+        checkpoint.optimizer.steps,
+        checkpoint.optimizer.rule
+    );
+    println!("{model}");
+    Ok(())
+}

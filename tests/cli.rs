@@ -1,0 +1,179 @@
+//! The `percept` binary end to end: train (flags and TOML), eval, summary, export, predict
+//! (PGM, PNG, IDX), and bad arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use percept::data::{Dataset, Labels, Mnist, make_moons};
+use percept::linalg::Matrix;
+
+fn percept(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_percept")).args(args).output().expect("runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn csv_training_with_flags_and_a_toml_config_then_eval_summary_export() {
+    let dir = scratch("cli_csv");
+    let moons = make_moons(400, 0.1, 3);
+    let mut csv = String::from("x,y,class\n");
+    let Labels::Classes(classes) = moons.labels() else { unreachable!() };
+    for (row, c) in moons.features().row_iter().zip(classes) {
+        csv += &format!("{},{},{}\n", row[0], row[1], if *c == 0 { "upper" } else { "lower" });
+    }
+    let data = dir.join("moons.csv");
+    std::fs::write(&data, csv).unwrap();
+    let model = dir.join("moons.ckpt");
+    let out = percept(&[
+        "train",
+        "--data",
+        s(&data),
+        "--hidden",
+        "16",
+        "--activation",
+        "tanh",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "40",
+        "--batch",
+        "16",
+        "--checkpoint",
+        s(&model),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("trained 40 epochs"), "{}", text(&out));
+
+    let out = percept(&["eval", "--model", s(&model), "--data", s(&data)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    let accuracy: f32 = report.lines().last().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(accuracy > 0.95, "{report}");
+
+    let out = percept(&["summary", "--model", s(&model)]);
+    assert!(
+        text(&out).contains("Linear(2 → 16)") && text(&out).contains("trained 40 epochs"),
+        "{}",
+        text(&out)
+    );
+    let out = percept(&["export", "--model", s(&model), "--out", s(&dir.join("moons.safetensors"))]);
+    assert!(text(&out).contains("0.weight, 0.bias, 2.weight, 2.bias"), "{}", text(&out));
+
+    // The same keys in a TOML file; a flag on the command line wins over the file.
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        format!("data = {:?}\nhidden = \"8\"\nepochs = 3\noptimizer = \"adam\"\nquiet = true\n", s(&data)),
+    )
+    .unwrap();
+    let out = percept(&[
+        "train",
+        "--config",
+        s(&config),
+        "--epochs",
+        "2",
+        "--checkpoint",
+        s(&dir.join("toml.ckpt")),
+    ]);
+    assert!(text(&out).contains("trained 2 epochs"), "{}", text(&out));
+    let out = percept(&["summary", "--model", s(&dir.join("toml.ckpt"))]);
+    assert!(text(&out).contains("Linear(2 → 8)"), "{}", text(&out));
+    std::fs::write(&config, "epochz = 3\n").unwrap();
+    let out = percept(&["train", "--config", s(&config)]);
+    assert!(!out.status.success() && text(&out).contains("unknown field `epochz`"), "{}", text(&out));
+}
+
+#[test]
+fn predicting_digits_from_pgm_png_and_idx() {
+    let dir = scratch("cli_predict");
+    let mnist_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist");
+    let model = dir.join("mnist.ckpt");
+    let out = percept(&[
+        "train",
+        "--data",
+        mnist_dir,
+        "--hidden",
+        "64",
+        "--epochs",
+        "1",
+        "--checkpoint",
+        s(&model),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The first test image, a 7, as binary PGM and as 8-bit grey PNG.
+    let mnist = Mnist::load(mnist_dir).expect("bundled");
+    let (mut x, mut y) = (Matrix::default(), Labels::default());
+    mnist.test.gather(&[0], &mut x, &mut y);
+    assert_eq!(y, Labels::Classes(vec![7]));
+    let pixels = mnist.test.image(0).to_vec();
+    let mut pgm = b"P5\n# a seven\n28 28\n255\n".to_vec();
+    pgm.extend_from_slice(&pixels);
+    std::fs::write(dir.join("seven.pgm"), pgm).unwrap();
+    let file = std::fs::File::create(dir.join("seven.png")).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 28, 28);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    for image in ["seven.pgm", "seven.png"] {
+        let out = percept(&["predict", "--model", s(&model), s(&dir.join(image))]);
+        assert!(text(&out).starts_with("image 0: class 7"), "{image}: {}", text(&out));
+        assert!(text(&out).contains("9: 0."), "all ten probabilities: {}", text(&out));
+    }
+    let idx = format!("{mnist_dir}/t10k-images-idx3-ubyte.gz");
+    let out = percept(&["predict", "--model", s(&model), &idx]);
+    assert!(
+        text(&out).contains("image 0: class 7") && text(&out).contains("9980 more images"),
+        "{}",
+        text(&out)
+    );
+
+    // An image of the wrong size is an error naming the file, not a panic.
+    std::fs::write(dir.join("small.pgm"), b"P2 2 2 255 0 255 255 0").unwrap();
+    let out = percept(&["predict", "--model", s(&model), s(&dir.join("small.pgm"))]);
+    assert!(
+        !out.status.success() && text(&out).contains("small.pgm: an image of 4 pixels"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn bad_arguments_get_a_usage_message_or_an_error_not_a_panic() {
+    let out = percept(&["predict"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("Usage: percept predict"), "{}", text(&out));
+    let out = percept(&["train", "--data", "/nonexistent/x.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("/nonexistent/x.csv"), "{}", text(&out));
+    let out = percept(&[
+        "train",
+        "--data",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist"),
+        "--hidden",
+        "12,x",
+    ]);
+    assert!(text(&out).contains("--hidden: \"x\" is not a positive layer size"), "{}", text(&out));
+    let out = percept(&["eval", "--model", "/nonexistent.ckpt", "--data", "."]);
+    assert!(text(&out).contains("/nonexistent.ckpt"), "{}", text(&out));
+    let out = percept(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -11,7 +11,9 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, ValueEnum};
+use percept::optim::OptimizerKind;
 use percept::prelude::*;
 
 #[derive(Parser, Debug)]
@@ -33,7 +35,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Activation::Relu)]
     activation: Activation,
     /// Optimizer (PyTorch's formulas and defaults; see percept-optim).
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    #[arg(long, default_value = "sgd", value_parser = clap::builder::PossibleValuesParser::new(OptimizerKind::NAMES).map(|s| s.parse::<OptimizerKind>().expect("a listed name")))]
     optimizer: OptimizerKind,
     /// Learning rate (Adam and AdamW usually want about 0.001).
     #[arg(long, default_value_t = 0.1)]
@@ -71,17 +73,6 @@ enum Activation {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum OptimizerKind {
-    Sgd,
-    Momentum,
-    Nesterov,
-    Adam,
-    Adamw,
-    Rmsprop,
-    Adagrad,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
 enum ScheduleKind {
     None,
     Cosine,
@@ -90,21 +81,8 @@ enum ScheduleKind {
 
 /// The optimizer the flags ask for, with its description for the log.
 fn build_optimizer(args: &Args) -> (Optimizer, String) {
-    let (lr, weight_decay) = (args.lr, args.weight_decay);
-    let momentum = args.momentum.unwrap_or(0.9);
-    let rule: Box<dyn UpdateRule> = match args.optimizer {
-        OptimizerKind::Sgd => Box::new(Sgd { weight_decay, ..Sgd::new(lr) }),
-        OptimizerKind::Momentum => Box::new(Sgd { weight_decay, ..Sgd::momentum(lr, momentum) }),
-        OptimizerKind::Nesterov => Box::new(Sgd { weight_decay, ..Sgd::nesterov(lr, momentum) }),
-        OptimizerKind::Adam => Box::new(Adam { weight_decay, ..Adam::new(lr) }),
-        OptimizerKind::Adamw => Box::new(AdamW { adam: Adam { weight_decay, ..Adam::new(lr) } }),
-        OptimizerKind::Rmsprop => {
-            Box::new(RmsProp { weight_decay, momentum: args.momentum.unwrap_or(0.0), ..RmsProp::new(lr) })
-        }
-        OptimizerKind::Adagrad => Box::new(Adagrad { weight_decay, ..Adagrad::new(lr) }),
-    };
-    let description = rule_settings(args);
-    (Optimizer::new(rule), description)
+    let rule = args.optimizer.rule(args.lr, args.momentum, args.weight_decay);
+    (Optimizer::new(rule), rule_settings(args))
 }
 
 /// The optimizer's settings as the log prints them.

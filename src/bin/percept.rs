@@ -11,9 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use percept::data::{CsvOptions, LabelColumn, Mnist, Subset, Task, read_csv, read_idx, split_indices};
 use percept::linalg::{Matrix, softmax_row};
+use percept::optim::OptimizerKind;
 use percept::prelude::*;
 use percept::train::{
     Checkpoint, ConfusionMatrix, EarlyStopping, Monitor, export_safetensors, mean_absolute_error,
@@ -71,13 +73,13 @@ struct TrainArgs {
     /// Loss (default: cross-entropy for classes, mse for regression).
     #[arg(long, value_enum)]
     loss: Option<LossKind>,
-    /// Optimizer.
-    #[arg(long, value_enum)]
+    /// Optimizer: sgd (default), momentum, nesterov, adam, adamw, rmsprop, adagrad.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(OptimizerKind::NAMES).map(|s| s.parse::<OptimizerKind>().expect("a listed name")))]
     optimizer: Option<OptimizerKind>,
     /// Learning rate (default 0.1 for SGD variants, 0.001 for the adaptive ones).
     #[arg(long)]
     lr: Option<f32>,
-    /// Momentum for momentum and nesterov (default 0.9).
+    /// Momentum for momentum and nesterov (default 0.9), and for rmsprop (default none).
     #[arg(long)]
     momentum: Option<f32>,
     /// Weight decay.
@@ -133,18 +135,6 @@ enum LossKind {
     Mse,
     Mae,
     Huber,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
-#[serde(rename_all = "kebab-case")]
-enum OptimizerKind {
-    Sgd,
-    Momentum,
-    Nesterov,
-    Adam,
-    Adamw,
-    Rmsprop,
-    Adagrad,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
@@ -320,22 +310,8 @@ fn train(args: TrainArgs) -> Result<(), Error> {
         seed,
     )?;
     let optimizer_kind = args.optimizer.unwrap_or(OptimizerKind::Sgd);
-    let adaptive = matches!(
-        optimizer_kind,
-        OptimizerKind::Adam | OptimizerKind::Adamw | OptimizerKind::Rmsprop | OptimizerKind::Adagrad
-    );
-    let lr = args.lr.unwrap_or(if adaptive { 0.001 } else { 0.1 });
-    let weight_decay = args.weight_decay.unwrap_or(0.0);
-    let momentum = args.momentum.unwrap_or(0.9);
-    let rule: Box<dyn UpdateRule> = match optimizer_kind {
-        OptimizerKind::Sgd => Box::new(Sgd { weight_decay, ..Sgd::new(lr) }),
-        OptimizerKind::Momentum => Box::new(Sgd { weight_decay, ..Sgd::momentum(lr, momentum) }),
-        OptimizerKind::Nesterov => Box::new(Sgd { weight_decay, ..Sgd::nesterov(lr, momentum) }),
-        OptimizerKind::Adam => Box::new(Adam { weight_decay, ..Adam::new(lr) }),
-        OptimizerKind::Adamw => Box::new(AdamW { adam: Adam { weight_decay, ..Adam::new(lr) } }),
-        OptimizerKind::Rmsprop => Box::new(RmsProp { weight_decay, ..RmsProp::new(lr) }),
-        OptimizerKind::Adagrad => Box::new(Adagrad { weight_decay, ..Adagrad::new(lr) }),
-    };
+    let lr = args.lr.unwrap_or(if optimizer_kind.is_adaptive() { 0.001 } else { 0.1 });
+    let rule = optimizer_kind.rule(lr, args.momentum, args.weight_decay.unwrap_or(0.0));
     let mut optimizer = Optimizer::new(rule);
     let epochs = args.epochs.unwrap_or(10);
     let config = FitConfig {

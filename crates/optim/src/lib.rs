@@ -35,6 +35,7 @@
 mod adagrad;
 mod adam;
 mod adamw;
+mod by_name;
 mod clip;
 mod optimizer;
 mod rmsprop;
@@ -63,6 +64,7 @@ pub(crate) fn vectorized(f: impl FnOnce()) {
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use adamw::AdamW;
+pub use by_name::OptimizerKind;
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use rmsprop::RmsProp;
 pub use schedule::{Plateau, PlateauMode, Schedule, Scheduler};

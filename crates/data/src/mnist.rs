@@ -47,6 +47,16 @@ impl Mnist {
         let dir = dir.as_ref();
         Ok(Self { train: load_split(dir, "train")?, test: load_split(dir, "t10k")? })
     }
+
+    /// Fashion-MNIST from where Debian's `dataset-fashion-mnist` package installs it
+    /// ([`FASHION_MNIST_DEBIAN_DIR`]); for another directory, use [`Mnist::load`].
+    ///
+    /// # Errors
+    /// As [`Mnist::load`]; [`DataError::Missing`] names the files when the package is not
+    /// installed (`apt-get install dataset-fashion-mnist`).
+    pub fn fashion() -> Result<Self, DataError> {
+        Self::load(FASHION_MNIST_DEBIAN_DIR)
+    }
 }
 
 /// Finds `stem` (e.g. `train-images-idx3-ubyte`) in `dir` under its usual spellings.

@@ -174,3 +174,19 @@ fn subsets_gather_from_the_inner_set() {
     assert_eq!((a, la), (b, lb));
     assert_eq!(subset.len(), 2);
 }
+
+/// Fashion-MNIST through its named loader, when Debian's package is installed (it is not
+/// part of the repository, so the test skips without it).
+#[test]
+fn fashion_mnist_loads_when_installed() {
+    if !std::path::Path::new(FASHION_MNIST_DEBIAN_DIR).exists() {
+        eprintln!("skipped: {FASHION_MNIST_DEBIAN_DIR} not installed");
+        return;
+    }
+    let fashion = Mnist::fashion().expect("the package's files");
+    assert_eq!(
+        (fashion.train.len(), fashion.test.len(), fashion.train.num_features()),
+        (60_000, 10_000, 784)
+    );
+    assert_eq!(FASHION_MNIST_CLASSES[fashion.test.labels()[0] as usize], "Ankle boot");
+}

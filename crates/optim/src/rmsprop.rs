@@ -37,13 +37,6 @@ impl RmsProp {
     pub fn new(learning_rate: f32) -> Self {
         Self { learning_rate, ..Self::default() }
     }
-
-    /// Buffer indices: square average first, then momentum and gradient average if used.
-    fn buffers(&self) -> (Option<usize>, Option<usize>) {
-        let momentum = (self.momentum > 0.0).then_some(1);
-        let average = self.centered.then_some(1 + usize::from(self.momentum > 0.0));
-        (momentum, average)
-    }
 }
 
 impl Default for RmsProp {
@@ -77,22 +70,17 @@ impl UpdateRule for RmsProp {
     }
 
     fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
-        let (square, rest) = state.split_first_mut().expect("RMSprop keeps a square average");
-        let (momentum_at, average_at) = self.buffers();
-        let mut empty_momentum: [f32; 0] = [];
-        let mut empty_average: [f32; 0] = [];
-        let (momentum, rest) = match momentum_at {
-            Some(_) => {
-                rest.split_first_mut().map_or((&mut empty_momentum[..], &mut [][..]), |(m, r)| (&mut **m, r))
-            }
-            None => (&mut empty_momentum[..], rest),
+        let [square, rest @ ..] = state else { panic!("RMSprop keeps a square average") };
+        let (momentum, rest): (&mut [f32], _) = match rest.split_first_mut() {
+            Some((m, r)) if self.momentum > 0.0 => (m, r),
+            _ => (&mut [], rest),
         };
-        let average = match average_at {
-            Some(_) => rest.first_mut().map_or(&mut empty_average[..], |a| &mut **a),
-            None => &mut empty_average[..],
+        let average: &mut [f32] = match rest.first_mut() {
+            Some(a) if self.centered => a,
+            _ => &mut [],
         };
         let s = *self;
-        match (momentum_at.is_some(), average_at.is_some()) {
+        match (self.momentum > 0.0, self.centered) {
             (false, false) => crate::vectorized(
                 #[inline(always)]
                 || kernel::<false, false>(s, value, grad, square, momentum, average),

@@ -9,7 +9,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::elementwise::split_rows;
 use crate::team::SendPtr;
 use crate::{Matrix, Par};
 
@@ -59,6 +58,10 @@ struct Shard {
     col_starts: Vec<u32>,
     col_rows: Vec<u32>,
     col_values: Vec<f32>,
+    /// The shard's global row numbers and as many ones: a column of ones, whose product with
+    /// a gradient is that gradient's column sums over the shard's rows (a bias gradient).
+    all_rows: Vec<u32>,
+    ones: Vec<f32>,
 }
 
 impl SparseRows {
@@ -222,7 +225,16 @@ impl Shard {
         }
         cursor[0] = 0;
         self.col_starts = cursor;
+        self.all_rows.clear();
+        self.all_rows.extend((self.first_row..self.first_row + self.rows).map(|r| r as u32));
+        self.ones.clear();
+        self.ones.resize(self.rows, 1.0);
         self.columns_built = true;
+    }
+
+    /// [`Shard::column`] for column `j < cols`, the column of ones for `j == cols`.
+    fn column_or_ones(&self, j: usize, cols: usize) -> (&[u32], &[f32]) {
+        if j < cols { self.column(j) } else { (&self.all_rows, &self.ones) }
     }
 }
 
@@ -309,17 +321,46 @@ unsafe fn compact_row_avx512(row: &[f32], indices: &mut [u32], values: &mut [f32
 /// If the shapes do not chain.
 #[track_caller]
 pub fn sparse_matmul(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, par: Par) {
+    sparse_affine(dst, x, w_t, None, par);
+}
+
+/// `dst = x · w_t + bias` (the bias added to every row), with `x` sparse: [`sparse_matmul`]
+/// with a layer's bias added as each row is stored, so that no second pass over `dst` (and,
+/// on several threads, no second hand-over) is needed. Each element is the product's sum
+/// plus the bias, rounded as `sparse_matmul` followed by [`crate::add_row_vector`] rounds.
+///
+/// # Shapes
+/// `x`: `[batch, in]`, `w_t`: `[in, out]`, `bias`: `[out]`, `dst`: `[batch, out]`
+///
+/// # Panics
+/// If the shapes do not chain.
+#[track_caller]
+pub fn sparse_affine(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, bias: Option<&[f32]>, par: Par) {
     assert!(
-        w_t.rows() == x.cols && dst.shape() == [x.rows, w_t.cols()],
-        "sparse_matmul: x [{}, {}] · w_t {:?} into dst {:?}",
+        w_t.rows() == x.cols
+            && dst.shape() == [x.rows, w_t.cols()]
+            && bias.is_none_or(|b| b.len() == w_t.cols()),
+        "sparse_affine: x [{}, {}] · w_t {:?} + bias of {:?} values into dst {:?}",
         x.rows,
         x.cols,
         w_t.shape(),
+        bias.map(<[f32]>::len),
         dst.shape()
     );
     let shard_rows = x.shard_rows;
-    sum_listed_rows(dst, x.nnz(), w_t, par, &|i| {
-        let shard = &x.shards[i / shard_rows];
+    let shards = x.shards();
+    // Entries in rows `0..i`: the shards before row i's, then the start of row i in its shard.
+    let entries_before = |i: usize| {
+        if i >= x.rows {
+            return x.nnz();
+        }
+        let s = i / shard_rows;
+        shards[..s].iter().map(|shard| shard.nnz).sum::<usize>()
+            + shards[s].row_starts[i - shards[s].first_row] as usize
+    };
+    let target = Target { dst, bias, extra_row: None };
+    sum_listed_rows(target, x.nnz(), w_t, par, &entries_before, &|i| {
+        let shard = &shards[i / shard_rows];
         std::iter::once(shard.row(i - shard.first_row))
     });
 }
@@ -335,25 +376,72 @@ pub fn sparse_matmul(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, par: Par) {
 /// If the shapes do not chain.
 #[track_caller]
 pub fn sparse_transpose_matmul(dst: &mut Matrix, x: &mut SparseRows, grad: &Matrix, par: Par) {
+    sparse_transpose_matmul_with_sums(dst, None, x, grad, par);
+}
+
+/// [`sparse_transpose_matmul`], and, when `column_sums` is given, `column_sums[j] = Σ_i grad[i, j]`
+/// (a layer's bias gradient) in the same pass: the sums are one more row of the product, that
+/// of a feature equal to 1 in every sample, summed over the batch's rows in order like
+/// [`crate::column_sums`] (and to the same bits: `1 · g` is exact).
+///
+/// # Shapes
+/// `x`: `[batch, in]`, `grad`: `[batch, out]`, `dst`: `[in, out]`, `column_sums`: `[out]`
+///
+/// # Panics
+/// If the shapes do not chain.
+#[track_caller]
+pub fn sparse_transpose_matmul_with_sums(
+    dst: &mut Matrix,
+    column_sums: Option<&mut [f32]>,
+    x: &mut SparseRows,
+    grad: &Matrix,
+    par: Par,
+) {
     assert!(
-        grad.rows() == x.rows && dst.shape() == [x.cols, grad.cols()],
-        "sparse_transpose_matmul: x [{}, {}]ᵀ · grad {:?} into dst {:?}",
+        grad.rows() == x.rows
+            && dst.shape() == [x.cols, grad.cols()]
+            && column_sums.as_ref().is_none_or(|sums| sums.len() == grad.cols()),
+        "sparse_transpose_matmul: x [{}, {}]ᵀ · grad {:?} into dst {:?} and column sums of {:?} values",
         x.rows,
         x.cols,
         grad.shape(),
-        dst.shape()
+        dst.shape(),
+        column_sums.as_ref().map(|sums| sums.len())
     );
     x.build_columns(par);
+    let (cols, batch) = (x.cols, x.rows);
     let shards = x.shards();
     // Shards in order, each column's entries in row order: the sum runs over the batch's
     // rows in order, however many shards there are.
-    sum_listed_rows(dst, x.nnz(), grad, par, &|j| shards.iter().map(move |shard| shard.column(j)))
+    // The row of sums, if any, comes after the `cols` rows of `dst`, with `batch` entries.
+    let entries_before = |j: usize| {
+        let before: usize = shards.iter().map(|shard| shard.col_starts[j.min(cols)] as usize).sum();
+        before + if j > cols { batch } else { 0 }
+    };
+    let entries = x.nnz() + if column_sums.is_some() { batch } else { 0 };
+    let target = Target { dst, bias: None, extra_row: column_sums };
+    sum_listed_rows(target, entries, grad, par, &entries_before, &|j| {
+        shards.iter().map(move |shard| shard.column_or_ones(j, cols))
+    })
+}
+
+/// Where [`sum_listed_rows`] stores its sums: the rows of `dst` (plus `bias` if given), then,
+/// if given, one more row in `extra_row`.
+struct Target<'a> {
+    dst: &'a mut Matrix,
+    bias: Option<&'a [f32]>,
+    extra_row: Option<&'a mut [f32]>,
 }
 
 /// `dst[i] = Σ over the entries of lists(i) of value · source[index]`, the entries taken
 /// in order: both sparse products, split over blocks of rows of `dst` when the work pays for
 /// it. Each element is summed by one thread in list order: results do not depend on the
 /// thread count.
+///
+/// The blocks hold equal numbers of entries, not of rows (`entries_before(i)` counts the
+/// entries of rows `0..i`, for `i` up to the row count): the pixels of MNIST digits sit more
+/// in the lower half of the image, and an even split of the weight gradient's 784 rows gave
+/// one thread 11% more work than the other, which then waited for it.
 ///
 /// Why rows, not blocks of columns as in dense products: each thread then writes one
 /// contiguous block of memory. Split by columns, two threads wrote alternate 256-byte halves
@@ -364,46 +452,82 @@ pub fn sparse_transpose_matmul(dst: &mut Matrix, x: &mut SparseRows, grad: &Matr
 /// a parameter into the same contiguous blocks of rows, finds each block of the weight
 /// gradient where it was computed.
 fn sum_listed_rows<'a, I>(
-    dst: &mut Matrix,
+    target: Target<'_>,
     entries: usize,
     source: &Matrix,
     par: Par,
+    entries_before: &(dyn Fn(usize) -> usize + Sync),
     lists: &(dyn Fn(usize) -> I + Sync),
 ) where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
+    let Target { dst, bias, extra_row } = target;
     let width = source.cols();
-    let par = par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS);
+    let dst_rows = dst.rows();
+    let has_extra = extra_row.is_some();
+    let rows = dst_rows + has_extra as usize;
     let source = source.as_slice();
-    split_rows(par, dst.as_mut_slice(), width, |first_row, block| {
-        for (r, dst_row) in block.chunks_exact_mut(width.max(1)).enumerate() {
-            gather_rows(dst_row, lists(first_row + r), source, width, 0);
+    let dst_base = SendPtr(dst.as_mut_slice().as_mut_ptr());
+    let extra_base = SendPtr(extra_row.map_or(std::ptr::null_mut(), <[f32]>::as_mut_ptr));
+    // Sums rows `start..end` (of `dst`, then the extra row).
+    let sum_rows = |start: usize, end: usize| {
+        for r in start..end {
+            // SAFETY: callers hand out disjoint row ranges; `dst` holds `dst_rows` rows of
+            // `width` values and the extra row `width` values, both borrowed for this call.
+            let (row, bias) = unsafe {
+                if r < dst_rows {
+                    (std::slice::from_raw_parts_mut(dst_base.get().add(r * width), width), bias)
+                } else {
+                    (std::slice::from_raw_parts_mut(extra_base.get(), width), None)
+                }
+            };
+            gather_rows(row, lists(r), source, width, bias);
         }
-    });
+    };
+    let parts = match par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS) {
+        Par::Threads(t) if rows > 1 && width > 0 => t.get().min(rows),
+        _ => return sum_rows(0, rows),
+    };
+    // Part p starts at the first row with at least p/parts of the entries before it.
+    let boundary = |p: usize| {
+        if p >= parts {
+            return rows;
+        }
+        let target = (entries * p).div_ceil(parts);
+        // `entries_before` never decreases: binary search for the first row reaching `target`.
+        let (mut lo, mut hi) = (0, rows);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if entries_before(mid) < target { lo = mid + 1 } else { hi = mid }
+        }
+        lo
+    };
+    // The boundaries never decrease, so parts cover disjoint row ranges.
+    crate::par::run_parts(parts, &|p| sum_rows(boundary(p), boundary(p + 1)));
 }
 
-/// `dst = Σ over the entries (k, v) of lists of v · source[k][offset..offset + dst.len()]`,
-/// where `source` holds rows of `width` values.
-fn gather_rows<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, offset: usize)
+/// `dst = Σ over the entries (k, v) of lists of v · source[k]` (then `+ bias`, if given),
+/// where `source` holds rows of `width = dst.len()` values.
+fn gather_rows<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, bias: Option<&[f32]>)
 where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        unsafe { gather_rows_fma(dst, lists, source, width, offset) };
+        unsafe { gather_rows_fma(dst, lists, source, width, bias) };
         return;
     }
-    gather_rows_generic::<false, I>(dst, lists, source, width, offset);
+    gather_rows_generic::<false, I>(dst, lists, source, width, bias);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn gather_rows_fma<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, offset: usize)
+fn gather_rows_fma<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, bias: Option<&[f32]>)
 where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
-    gather_rows_generic::<true, I>(dst, lists, source, width, offset);
+    gather_rows_generic::<true, I>(dst, lists, source, width, bias);
 }
 
 /// Accumulates in blocks of `BLOCK` outputs held in registers (a fixed-size local array the
@@ -415,7 +539,7 @@ fn gather_rows_generic<'a, const FMA: bool, I>(
     lists: I,
     source: &[f32],
     width: usize,
-    offset: usize,
+    bias: Option<&[f32]>,
 ) where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
@@ -427,7 +551,7 @@ fn gather_rows_generic<'a, const FMA: bool, I>(
         let mut acc = [0.0f32; BLOCK];
         for (indices, values) in lists.clone() {
             for (&i, &v) in indices.iter().zip(values) {
-                let at = i as usize * width + offset + start;
+                let at = i as usize * width + start;
                 // A fixed-size view: no bounds checks inside, so the loop becomes vector FMAs.
                 let row: &[f32; BLOCK] = source[at..at + BLOCK].try_into().expect("BLOCK values");
                 for j in 0..BLOCK {
@@ -435,7 +559,15 @@ fn gather_rows_generic<'a, const FMA: bool, I>(
                 }
             }
         }
-        dst[start..start + BLOCK].copy_from_slice(&acc);
+        match bias {
+            Some(bias) => {
+                let bias: &[f32; BLOCK] = bias[start..start + BLOCK].try_into().expect("BLOCK values");
+                for j in 0..BLOCK {
+                    dst[start + j] = acc[j] + bias[j];
+                }
+            }
+            None => dst[start..start + BLOCK].copy_from_slice(&acc),
+        }
         start += BLOCK;
     }
     if start < len {
@@ -443,11 +575,16 @@ fn gather_rows_generic<'a, const FMA: bool, I>(
         tail.fill(0.0);
         for (indices, values) in lists {
             for (&i, &v) in indices.iter().zip(values) {
-                let at = i as usize * width + offset + start;
+                let at = i as usize * width + start;
                 let row = &source[at..at + tail.len()];
                 for (a, &w) in tail.iter_mut().zip(row) {
                     *a = madd(*a, v, w);
                 }
+            }
+        }
+        if let Some(bias) = bias {
+            for (a, &b) in tail.iter_mut().zip(&bias[start..]) {
+                *a += b;
             }
         }
     }

@@ -300,6 +300,51 @@ fn sparse_products_are_bit_identical_across_thread_counts() {
     assert_eq!(run(Par::Seq), run(Par::with_threads(2)));
 }
 
+/// The fused bias forms give the same bits as the product followed by a separate pass:
+/// `sparse_affine` as `sparse_matmul` then `add_row_vector`, and the sums of
+/// `sparse_transpose_matmul_with_sums` as `column_sums`, at every width around the register
+/// block and on one or two threads.
+#[test]
+fn fused_bias_products_match_separate_passes_bit_for_bit() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for &(batch, inputs, outputs) in &[(1, 3, 1), (17, 63, 65), (256, 784, 128), (300, 784, 129)] {
+        let x = sparse_random(batch, inputs, 0.2, &mut rng);
+        let w_t = random(inputs, outputs, &mut rng);
+        let grad = random(batch, outputs, &mut rng);
+        let bias: Vec<f32> = (0..outputs).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        for par in pars() {
+            let mut sparse = SparseRows::new();
+            assert!(sparse.try_from_dense(&x, 1.0, par));
+            let what = format!("{batch}x{inputs}x{outputs} on {par:?}");
+
+            let mut separate = Matrix::zeros(batch, outputs);
+            sparse_matmul(&mut separate, &sparse, &w_t, par);
+            add_row_vector(&mut separate, &bias, par);
+            let mut fused = Matrix::filled(batch, outputs, f32::NAN);
+            sparse_affine(&mut fused, &sparse, &w_t, Some(&bias), par);
+            assert_eq!(bits(fused.as_slice()), bits(separate.as_slice()), "sparse_affine {what}");
+
+            let mut weight_grad = Matrix::zeros(inputs, outputs);
+            sparse_transpose_matmul(&mut weight_grad, &mut sparse, &grad, par);
+            let mut sums = vec![0.0f32; outputs];
+            column_sums(&mut sums, Accum::Replace, &grad);
+            let mut fused_grad = Matrix::filled(inputs, outputs, f32::NAN);
+            let mut fused_sums = vec![f32::NAN; outputs];
+            sparse_transpose_matmul_with_sums(
+                &mut fused_grad,
+                Some(&mut fused_sums),
+                &mut sparse,
+                &grad,
+                par,
+            );
+            assert_eq!(bits(fused_grad.as_slice()), bits(weight_grad.as_slice()), "weight gradient {what}");
+            assert_eq!(bits(&fused_sums), bits(&sums), "column sums {what}");
+        }
+    }
+}
+
 #[test]
 fn sparse_build_stops_above_the_density_limit() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);

@@ -1,8 +1,8 @@
 //! `Linear`: the fully connected layer.
 
 use percept_linalg::{
-    Accum, Matrix, Par, SparseRows, add_row_vector, column_sums, matmul, sparse_matmul,
-    sparse_transpose_matmul,
+    Accum, Matrix, Par, SparseRows, add_row_vector, column_sums, matmul, sparse_affine,
+    sparse_transpose_matmul_with_sums,
 };
 
 use crate::{Init, Layer, Mode, Param, Rng};
@@ -171,14 +171,15 @@ impl Layer for Linear {
         let par = Par::current();
         let sparse = &mut self.sparse;
         if sparse.rows.try_from_dense(input, SPARSE_INPUT_MAX_DENSITY, par) {
-            // Row i of the output: Σ over non-zero features j of input[i, j] · weight[j, ·].
-            sparse_matmul(output, &sparse.rows, &self.weight, par);
+            // Row i of the output: Σ over non-zero features j of input[i, j] · weight[j, ·],
+            // plus the bias.
+            sparse_affine(output, &sparse.rows, &self.weight, Some(self.bias.as_slice()), par);
             sparse.stored_for = Some(identity(input));
         } else {
             matmul(output, Accum::Replace, input, &self.weight, 1.0, par);
+            add_row_vector(output, self.bias.as_slice(), par);
             sparse.stored_for = None;
         }
-        add_row_vector(output, self.bias.as_slice(), par);
     }
 
     /// # Shapes
@@ -207,12 +208,14 @@ impl Layer for Linear {
         let par = Par::current();
         let sparse = &mut self.sparse;
         if sparse.stored_for == Some(identity(input)) {
-            // Row j of ∂L/∂weight: Σ over samples i where input[i, j] ≠ 0 of input[i, j] · dz[i, ·].
-            sparse_transpose_matmul(&mut self.weight_grad, &mut sparse.rows, output_grad, par);
+            // Row j of ∂L/∂weight: Σ over samples i where input[i, j] ≠ 0 of input[i, j] · dz[i, ·];
+            // ∂L/∂bias in the same pass.
+            let (weight_grad, bias_grad) = (&mut self.weight_grad, Some(self.bias_grad.as_mut_slice()));
+            sparse_transpose_matmul_with_sums(weight_grad, bias_grad, &mut sparse.rows, output_grad, par);
         } else {
             matmul(&mut self.weight_grad, Accum::Replace, input.t(), output_grad, 1.0, par);
+            column_sums(self.bias_grad.as_mut_slice(), Accum::Replace, output_grad);
         }
-        column_sums(self.bias_grad.as_mut_slice(), Accum::Replace, output_grad);
         if let Some(input_grad) = input_grad {
             input_grad.resize(input.rows(), input.cols());
             matmul(input_grad, Accum::Replace, output_grad, self.weight.t(), 1.0, par);

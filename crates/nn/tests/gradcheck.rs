@@ -443,8 +443,11 @@ fn linear_sparse_path_matches_a_naive_product_and_the_gradient_check() {
 fn forward_backward_equals_forward_then_backward_bit_for_bit() {
     let classes = [2, 0, 1, 2, 1];
     let values = input(5, 3, 11);
+    // 3,000 logits: above the size where SoftmaxCrossEntropy splits rows over threads.
+    let many_classes: Vec<usize> = (0..300).map(|i| (i * 7) % 10).collect();
     let cases: Vec<(Box<dyn Loss>, Matrix, Targets<'_>)> = vec![
         (Box::new(SoftmaxCrossEntropy::new()), input(5, 3, 4), Targets::Classes(&classes)),
+        (Box::new(SoftmaxCrossEntropy::new()), input(300, 10, 6), Targets::Classes(&many_classes)),
         (Box::new(CrossEntropy), probabilities(5, 3, 3), Targets::Classes(&classes)),
         (Box::new(Mse), input(5, 3, 5), Targets::Values(&values)),
     ];

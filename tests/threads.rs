@@ -1,5 +1,5 @@
-//! Training gives bit-identical weights at 1 and 2 threads: products split over output
-//! blocks, never along the sum, and reductions run in a fixed order.
+//! Training gives bit-identical weights, losses and accuracies at 1 and 2 threads: products
+//! split over output blocks, never along the sum, and reductions run in a fixed order.
 //!
 //! Its own test binary, because the thread count is process-wide.
 
@@ -18,21 +18,28 @@ fn one_and_two_threads_train_bit_identical_weights() {
         percept::set_threads(threads).expect("within the pool");
         let mut model = common::mlp(128, 1);
         let config = FitConfig { epochs: 1, batch_size: 1024, seed: 1, verbose: false, ..Default::default() };
-        Trainer::new(config)
+        let history = Trainer::new(config)
             .fit(
                 &mut model,
                 &mut SoftmaxCrossEntropy::new(),
                 &mut Optimizer::new(Sgd::new(0.1)),
                 &train,
-                None,
+                Some(&train),
             )
             .expect("fits");
         let mut weights = Vec::new();
         model.visit_parameters(&mut |p| weights.extend(p.value.as_slice().iter().map(|v| v.to_bits())));
-        weights
+        // The loss is added up from per-row values computed on either thread, the accuracy
+        // counted on both.
+        let epoch = &history.epochs[0];
+        let metrics =
+            [Some(epoch.train_loss), epoch.train_accuracy, epoch.validation_loss, epoch.validation_accuracy]
+                .map(|m| m.expect("recorded").to_bits());
+        (weights, metrics)
     };
     let one = run(1);
     let two = run(2);
-    assert_eq!(one.len(), 784 * 128 + 128 + 128 * 10 + 10);
-    assert!(one == two, "weights differ between 1 and 2 threads");
+    assert_eq!(one.0.len(), 784 * 128 + 128 + 128 * 10 + 10);
+    assert!(one.0 == two.0, "weights differ between 1 and 2 threads");
+    assert_eq!(one.1, two.1, "loss or accuracy differs between 1 and 2 threads");
 }

@@ -1,9 +1,10 @@
 //! The fit loop and evaluation.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use percept_data::{BatchOrder, Dataset, Labels};
-use percept_linalg::{Matrix, argmax};
+use percept_linalg::{Matrix, Par, argmax, for_each_row_range};
 use percept_nn::{Loss, Mode, Sequential, Targets};
 use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule};
 
@@ -341,11 +342,23 @@ pub fn targets_of(labels: &Labels) -> Targets<'_> {
 fn count_correct(output: &Matrix, labels: &Labels) -> usize {
     match labels {
         Labels::Classes(classes) => {
-            output.row_iter().zip(classes).filter(|&(row, &y)| argmax(row) == y).count()
+            // Split over threads for big batches: an integer count is the same in any order.
+            let correct = AtomicUsize::new(0);
+            let par = Par::current().above(output.len(), COUNT_PARALLEL_MIN_VALUES);
+            for_each_row_range(par, output.rows(), &|rows| {
+                let hits = rows.filter(|&i| argmax(output.row(i)) == classes[i]).count();
+                correct.fetch_add(hits, Ordering::Relaxed);
+            });
+            correct.into_inner()
         }
         Labels::Values(_) => 0,
     }
 }
+
+/// Below this many outputs [`count_correct`] runs on one thread. A batch of 256 over 10
+/// classes took 6.5 µs on one (about 2.5 ns an output), against about 0.3 µs to hand half
+/// to a second thread.
+const COUNT_PARALLEL_MIN_VALUES: usize = 1024;
 
 /// Mean loss and accuracy of `model` on `data`, in evaluation mode, `batch_size` samples at a
 /// time.

@@ -145,12 +145,7 @@ impl Dataset for ImageDataset {
         let par = Par::current().above(inputs.len(), SPARSE_BUILD_PARALLEL_THRESHOLD);
         for_each_row_block(inputs, par, |first_row, block| {
             for (row, &i) in block.chunks_exact_mut(features).zip(&indices[first_row..]) {
-                for (dst, &p) in row.iter_mut().zip(self.image(i)) {
-                    // Divide (as PyTorch's ToTensor and the numpy reference do; multiplying by 1/255
-                    // rounds differently for some pixels). The loop vectorizes: 10.5 µs for a
-                    // batch of 64 against 16.7 µs through a 256-entry lookup table.
-                    *dst = p as f32 / 255.0;
-                }
+                scale_bytes(row, self.image(i));
             }
         });
         let classes = class_buffer(labels);
@@ -169,6 +164,46 @@ impl Dataset for ImageDataset {
                 prefetch_bytes(self.image(i));
             }
         });
+    }
+}
+
+/// `dst[i] = src[i] / 255`, rounded exactly as that division (as PyTorch's `ToTensor` and the
+/// numpy reference divide; multiplying by `1/255` alone rounds 126 of the 256 values
+/// differently).
+///
+/// With FMA it multiplies by `1/255` and corrects the quotient with its exact remainder
+/// instead of dividing: the division was most of the cost of gathering a batch (about 0.25 ns
+/// a pixel with SSE's 4-lane `divps`). That this gives the division's bits for all 256
+/// bytes is checked exhaustively by a test.
+fn scale_bytes(dst: &mut [f32], src: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for (checked above).
+        unsafe { scale_bytes_fma(dst, src) };
+        return;
+    }
+    for (d, &p) in dst.iter_mut().zip(src) {
+        *d = p as f32 / 255.0;
+    }
+}
+
+/// The quotient `q = x · (1/255)` is within an ulp of `x / 255`; the remainder
+/// `x − 255·q` is exact in one fused multiply-add, and `q + remainder · (1/255)` rounds to
+/// the correctly rounded quotient (Markstein's correction step).
+#[inline(always)]
+fn div255_by_fma(p: u8) -> f32 {
+    const INV: f32 = 1.0 / 255.0;
+    let x = p as f32;
+    let q = x * INV;
+    let remainder = (-q).mul_add(255.0, x);
+    remainder.mul_add(INV, q)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn scale_bytes_fma(dst: &mut [f32], src: &[u8]) {
+    for (d, &p) in dst.iter_mut().zip(src) {
+        *d = div255_by_fma(p);
     }
 }
 
@@ -275,5 +310,27 @@ impl Dataset for InMemoryDataset {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte scales to exactly the bits of the division, on the path this CPU takes and
+    /// by the correction formula itself (`mul_add` is fused on every platform); a plain
+    /// multiplication by 1/255 would not.
+    #[test]
+    fn scaling_bytes_rounds_as_dividing_by_255() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let divided: Vec<u32> = bytes.iter().map(|&p| (p as f32 / 255.0).to_bits()).collect();
+        let mut scaled = vec![f32::NAN; 256];
+        scale_bytes(&mut scaled, &bytes);
+        assert_eq!(scaled.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), divided);
+        let corrected: Vec<u32> = bytes.iter().map(|&p| div255_by_fma(p).to_bits()).collect();
+        assert_eq!(corrected, divided);
+        let multiplied =
+            bytes.iter().filter(|&&p| (p as f32 * (1.0 / 255.0)).to_bits() != divided[p as usize]);
+        assert_eq!(multiplied.count(), 126, "bytes that a plain multiplication rounds differently");
     }
 }

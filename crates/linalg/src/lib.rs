@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+mod bytes;
 mod elementwise;
 mod matmul;
 mod matrix;
@@ -39,6 +40,7 @@ mod rows;
 mod sparse;
 mod team;
 
+pub use bytes::{scale_byte, scale_bytes};
 pub use elementwise::{
     ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, for_each_row_block,
     for_each_row_range, map, map_inplace, zip_map,

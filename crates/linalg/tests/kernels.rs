@@ -345,6 +345,55 @@ fn fused_bias_products_match_separate_passes_bit_for_bit() {
     }
 }
 
+/// Rows of bytes compact to the same matrix as the same bytes scaled into a dense matrix:
+/// the same products, bit for bit, at widths around the 16-byte block and on one or two
+/// threads; a denser batch than allowed is refused as `try_from_dense` refuses it.
+#[test]
+fn byte_rows_build_the_same_matrix_as_scaled_dense_rows() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let bits = |m: &Matrix| m.as_slice().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for &(batch, cols) in &[(1, 1), (3, 15), (40, 37), (256, 784), (300, 800)] {
+        // About 20% non-zero bytes, every value from 1 to 255 possible.
+        let bytes: Vec<u8> = (0..batch * cols)
+            .map(|_| if rng.random::<f32>() < 0.2 { rng.random_range(1..=255u8) } else { 0 })
+            .collect();
+        let dense = Matrix::from_fn(batch, cols, |r, c| scale_byte(bytes[r * cols + c]));
+        let w_t = random(cols, 70, &mut rng);
+        let grad = random(batch, 70, &mut rng);
+        for par in pars() {
+            let what = format!("{batch}x{cols} on {par:?}");
+            let mut from_dense = SparseRows::new();
+            assert!(from_dense.try_from_dense(&dense, 1.0, par), "{what}");
+            let mut from_bytes = SparseRows::new();
+            let row = |r: usize| &bytes[r * cols..(r + 1) * cols];
+            assert!(from_bytes.try_from_byte_rows(batch, cols, &row, 1.0, par), "{what}");
+            assert_eq!(from_bytes.shape(), [batch, cols], "{what}");
+            assert_eq!(from_bytes.nnz(), from_dense.nnz(), "{what}");
+            let (mut a, mut b) = (Matrix::zeros(batch, 70), Matrix::zeros(batch, 70));
+            sparse_matmul(&mut a, &from_dense, &w_t, par);
+            sparse_matmul(&mut b, &from_bytes, &w_t, par);
+            assert_eq!(bits(&b), bits(&a), "forward {what}");
+            let (mut a, mut b) = (Matrix::zeros(cols, 70), Matrix::zeros(cols, 70));
+            sparse_transpose_matmul(&mut a, &mut from_dense, &grad, par);
+            sparse_transpose_matmul(&mut b, &mut from_bytes, &grad, par);
+            assert_eq!(bits(&b), bits(&a), "weight gradient {what}");
+            // Refused exactly when the dense build refuses (at about 20%, all but the tiny
+            // cases are above a 10% limit).
+            let refused = !from_bytes.try_from_byte_rows(batch, cols, &row, 0.1, par);
+            assert_eq!(refused, !from_dense.try_from_dense(&dense, 0.1, par), "density limit {what}");
+            assert!(refused || batch * cols < 100, "density limit {what}");
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "row 1 has 3 bytes, expected 4")]
+fn byte_rows_of_the_wrong_length_panic() {
+    let rows: [&[u8]; 2] = [&[1, 0, 0, 2], &[1, 2, 3]];
+    SparseRows::new().try_from_byte_rows(2, 4, &|r| rows[r], 1.0, Par::Seq);
+}
+
 #[test]
 fn sparse_build_stops_above_the_density_limit() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);

@@ -56,6 +56,12 @@ pub enum NnError {
         /// Its type.
         layer: String,
     },
+    /// A batch in sparse form was handed to a model whose first layer takes only dense input.
+    #[error("the input is sparse, but layer 0 ({layer}) takes only dense input")]
+    DenseInputOnly {
+        /// The first layer's type (or "an empty model").
+        layer: String,
+    },
     /// `backward` was called with no forward pass before it.
     #[error("backward was called before any forward pass")]
     BackwardBeforeForward,

@@ -1,6 +1,6 @@
 //! The [`Layer`] trait: forward, backward and parameters, as in the lesson.
 
-use percept_linalg::Matrix;
+use percept_linalg::{Matrix, SparseRows};
 
 /// Whether a forward pass is for training or for evaluation. Passed explicitly to every
 /// forward pass, so there is no train/eval switch to forget (layers such as dropout use it).
@@ -58,6 +58,24 @@ pub trait Layer: Send {
     /// If `input` has the wrong number of columns (a [`crate::Sequential`] checks this and
     /// returns an error instead).
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode);
+
+    /// Whether [`Layer::forward_sparse`] works: the layer can take a mostly-zero input in
+    /// sparse form ([`crate::Linear`] can). Default `false`.
+    fn takes_sparse_input(&self) -> bool {
+        false
+    }
+
+    /// [`Layer::forward`] on a batch in sparse form, swapped into the layer (afterwards
+    /// `input` holds a buffer to refill): a later `backward` uses it, and ignores the dense
+    /// `input` it is handed. Returns `false`, doing nothing, for layers that only take dense
+    /// input (the default).
+    ///
+    /// # Panics
+    /// If `input` has the wrong number of columns.
+    fn forward_sparse(&mut self, input: &mut SparseRows, output: &mut Matrix, mode: Mode) -> bool {
+        let _ = (input, output, mode);
+        false
+    }
 
     /// Given `output_grad = ∂loss/∂output`, fills every parameter gradient and, when
     /// `input_grad` is given, writes `∂loss/∂input` into it (resized to the input's shape).

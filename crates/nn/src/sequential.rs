@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use percept_linalg::Matrix;
+use percept_linalg::{Matrix, SparseRows};
 
 use crate::{Layer, Mode, NnError, Param, Parameters};
 
@@ -174,28 +174,66 @@ impl Sequential {
     }
 
     fn check_input(&self, input: &Matrix) -> Result<(), NnError> {
+        self.check_input_shape(input.shape())
+    }
+
+    fn check_input_shape(&self, [rows, cols]: [usize; 2]) -> Result<(), NnError> {
         if let Some(expected) = self.in_features
-            && input.cols() != expected
+            && cols != expected
         {
             let index = self.layers.iter().position(|l| l.in_features().is_some()).unwrap_or(0);
             return Err(NnError::InputShape {
                 index,
                 layer: self.layers[index].name().to_string(),
                 expected,
-                rows: input.rows(),
-                cols: input.cols(),
+                rows,
+                cols,
             });
         }
         Ok(())
     }
 
     fn run_forward(&mut self, mode: Mode) -> &Matrix {
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+        self.run_forward_from(0, mode)
+    }
+
+    /// Runs layers `first..` (each on the previous one's output).
+    fn run_forward_from(&mut self, first: usize, mode: Mode) -> &Matrix {
+        for (i, layer) in self.layers.iter_mut().enumerate().skip(first) {
             let (done, rest) = self.activations.split_at_mut(i + 1);
             layer.forward(&done[i], &mut rest[0], mode);
         }
         self.has_forward = true;
         self.activations.last().expect("activations holds at least the input")
+    }
+
+    /// Whether the first layer takes a batch in sparse form ([`Layer::takes_sparse_input`]),
+    /// so that [`Sequential::forward_sparse_swap`] works.
+    pub fn takes_sparse_input(&self) -> bool {
+        self.layers.first().is_some_and(|layer| layer.takes_sparse_input())
+    }
+
+    /// Like [`Sequential::forward_swap`], for a batch in sparse form (as
+    /// `Dataset::gather_sparse` gathers MNIST): it is swapped into the first layer, and
+    /// `input` then holds a buffer to refill. The output is the same, bit for bit, as that of
+    /// `forward_swap` on the same batch in dense form when the first layer would take the
+    /// sparse path for it (a [`crate::Linear`] does at most
+    /// [`crate::SPARSE_INPUT_MAX_DENSITY`] non-zeros), and so is what `backward` computes.
+    ///
+    /// After this, [`Sequential::take_input`] hands back no meaningful input.
+    ///
+    /// # Errors
+    /// [`NnError::InputShape`] if `input` has the wrong number of columns, and
+    /// [`NnError::DenseInputOnly`] if the first layer does not take sparse input.
+    pub fn forward_sparse_swap(&mut self, input: &mut SparseRows, mode: Mode) -> Result<&Matrix, NnError> {
+        self.check_input_shape(input.shape())?;
+        let Some(first) = self.layers.first_mut().filter(|layer| layer.takes_sparse_input()) else {
+            let layer =
+                self.layers.first().map_or_else(|| "an empty model".to_string(), |l| l.name().to_string());
+            return Err(NnError::DenseInputOnly { layer });
+        };
+        first.forward_sparse(input, &mut self.activations[1], mode);
+        Ok(self.run_forward_from(1, mode))
     }
 
     /// The output of the last forward pass (empty before any).

@@ -151,3 +151,78 @@ fn activations_describe_their_settings_and_chain_in_a_model() {
         "layer 6 (BatchNorm1d) expects 5 input features, but layer 5 (LogSoftmax) gives 3"
     );
 }
+
+/// A model fed a batch in sparse form computes what it computes from the same batch in
+/// dense form (which its first `Linear` layer compacts itself): the same outputs, parameter
+/// gradients and input gradient, bit for bit. A dense batch after a sparse one is used as
+/// dense again.
+#[test]
+fn sparse_input_gives_the_dense_results() {
+    use percept_linalg::{Par, SparseRows};
+    let build = || {
+        let mut rng = seeded_rng(3);
+        let mut model = Sequential::new();
+        model
+            .add(Linear::new(50, 20, &mut rng))
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(Linear::new(20, 5, &mut rng))
+            .unwrap();
+        model
+    };
+    // About 16% non-zero: below the density at which Linear takes the sparse path itself.
+    let input =
+        Matrix::from_fn(
+            30,
+            50,
+            |r, c| if (r * 7 + c * 3) % 6 == 0 { (r + c) as f32 / 40.0 - 0.5 } else { 0.0 },
+        );
+    let output_grad = Matrix::from_fn(30, 5, |r, c| (r as f32 - c as f32) / 10.0);
+    let run = |model: &mut Sequential, sparse: bool| {
+        let output = if sparse {
+            let mut rows = SparseRows::new();
+            assert!(rows.try_from_dense(&input, 1.0, Par::current()));
+            model.forward_sparse_swap(&mut rows, Mode::Train).unwrap().clone()
+        } else {
+            model.forward(&input, Mode::Train).unwrap().clone()
+        };
+        let input_grad = model.backward_with_input_grad(&output_grad).unwrap().clone();
+        let mut grads = Vec::new();
+        model.visit_parameters(&mut |p| grads.extend(p.grad.as_slice().iter().map(|g| g.to_bits())));
+        let bits = |m: &Matrix| m.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        (bits(&output), bits(&input_grad), grads)
+    };
+    let (mut dense_model, mut sparse_model) = (build(), build());
+    assert!(sparse_model.takes_sparse_input());
+    assert_eq!(run(&mut sparse_model, true), run(&mut dense_model, false));
+
+    // Then a dense batch (the dense product, 100% non-zero) on the model fed sparse before.
+    let full = Matrix::from_fn(30, 50, |r, c| 0.5 + (r + c) as f32 / 100.0);
+    let mut fresh = build();
+    let grads_after = |model: &mut Sequential| {
+        model.forward(&full, Mode::Train).unwrap();
+        model.backward(&output_grad).unwrap();
+        let mut grads = Vec::new();
+        model.visit_parameters(&mut |p| grads.extend(p.grad.as_slice().iter().map(|g| g.to_bits())));
+        grads
+    };
+    assert_eq!(grads_after(&mut sparse_model), grads_after(&mut fresh));
+}
+
+#[test]
+fn sparse_input_errors_name_the_layer_and_shapes() {
+    use percept_linalg::{Par, SparseRows};
+    let mut rows = SparseRows::new();
+    assert!(rows.try_from_dense(&Matrix::zeros(4, 6), 1.0, Par::Seq));
+    let mut model = Sequential::new();
+    model.add(ReLU).unwrap();
+    assert!(!model.takes_sparse_input());
+    let err = model.forward_sparse_swap(&mut rows, Mode::Eval).unwrap_err();
+    assert_eq!(err, NnError::DenseInputOnly { layer: "ReLU".into() });
+    assert_eq!(err.to_string(), "the input is sparse, but layer 0 (ReLU) takes only dense input");
+    let mut model = Sequential::new();
+    model.add(Linear::new(5, 2, &mut seeded_rng(0))).unwrap();
+    let err = model.forward_sparse_swap(&mut rows, Mode::Eval).unwrap_err();
+    assert_eq!(err.to_string(), "the input has shape [4, 6], but layer 0 (Linear) expects [batch, 5]");
+}

@@ -54,9 +54,21 @@ pub const SPARSE_INPUT_MAX_DENSITY: f32 = 0.25;
 #[derive(Clone, Debug, Default)]
 struct SparseInput {
     rows: SparseRows,
-    /// Address and shape of the input stored in `rows`, so that backward reuses it only for
-    /// that same input.
-    stored_for: Option<(usize, [usize; 2])>,
+    /// What `rows` holds.
+    source: SparseSource,
+}
+
+/// Where the sparse copy of the last input came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SparseSource {
+    /// Nothing usable (the last input was dense, or there was none).
+    #[default]
+    Nothing,
+    /// Made by `forward` from the dense input at this address, of this shape: backward
+    /// reuses it only for that same input.
+    Dense(usize, [usize; 2]),
+    /// Handed over by `forward_sparse`: the input itself.
+    Given,
 }
 
 fn identity(input: &Matrix) -> (usize, [usize; 2]) {
@@ -174,12 +186,37 @@ impl Layer for Linear {
             // Row i of the output: Σ over non-zero features j of input[i, j] · weight[j, ·],
             // plus the bias.
             sparse_affine(output, &sparse.rows, &self.weight, Some(self.bias.as_slice()), par);
-            sparse.stored_for = Some(identity(input));
+            let (address, shape) = identity(input);
+            sparse.source = SparseSource::Dense(address, shape);
         } else {
             matmul(output, Accum::Replace, input, &self.weight, 1.0, par);
             add_row_vector(output, self.bias.as_slice(), par);
-            sparse.stored_for = None;
+            sparse.source = SparseSource::Nothing;
         }
+    }
+
+    fn takes_sparse_input(&self) -> bool {
+        true
+    }
+
+    /// The sparse path of [`Layer::forward`] on a batch already in sparse form (as
+    /// `Dataset::gather_sparse` makes it), at any density.
+    #[track_caller]
+    fn forward_sparse(&mut self, input: &mut SparseRows, output: &mut Matrix, _mode: Mode) -> bool {
+        let [rows, cols] = input.shape();
+        assert!(
+            cols == self.weight.rows(),
+            "{}: input has shape {:?}, expected [batch, {}]",
+            self.describe(),
+            input.shape(),
+            self.weight.rows()
+        );
+        std::mem::swap(&mut self.sparse.rows, input);
+        output.resize(rows, self.weight.cols());
+        let par = Par::current();
+        sparse_affine(output, &self.sparse.rows, &self.weight, Some(self.bias.as_slice()), par);
+        self.sparse.source = SparseSource::Given;
+        true
     }
 
     /// # Shapes
@@ -197,17 +234,21 @@ impl Layer for Linear {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
+        // After `forward_sparse` the input is the sparse copy, whatever `input` holds.
+        let given = self.sparse.source == SparseSource::Given;
+        let input_shape = if given { self.sparse.rows.shape() } else { input.shape() };
         assert!(
-            output_grad.shape() == [input.rows(), self.weight.cols()],
+            output_grad.shape() == [input_shape[0], self.weight.cols()],
             "{}: output gradient has shape {:?}, expected [{}, {}]",
             self.describe(),
             output_grad.shape(),
-            input.rows(),
+            input_shape[0],
             self.weight.cols()
         );
         let par = Par::current();
         let sparse = &mut self.sparse;
-        if sparse.stored_for == Some(identity(input)) {
+        let (address, shape) = identity(input);
+        if given || sparse.source == SparseSource::Dense(address, shape) {
             // Row j of ∂L/∂weight: Σ over samples i where input[i, j] ≠ 0 of input[i, j] · dz[i, ·];
             // ∂L/∂bias in the same pass.
             let (weight_grad, bias_grad) = (&mut self.weight_grad, Some(self.bias_grad.as_mut_slice()));
@@ -217,7 +258,7 @@ impl Layer for Linear {
             column_sums(self.bias_grad.as_mut_slice(), Accum::Replace, output_grad);
         }
         if let Some(input_grad) = input_grad {
-            input_grad.resize(input.rows(), input.cols());
+            input_grad.resize(input_shape[0], input_shape[1]);
             matmul(input_grad, Accum::Replace, output_grad, self.weight.t(), 1.0, par);
         }
     }

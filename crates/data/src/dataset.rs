@@ -1,6 +1,9 @@
 //! The [`Dataset`] trait and the in-memory data sets.
 
-use percept_linalg::{Matrix, Par, SPARSE_BUILD_PARALLEL_THRESHOLD, for_each_row_block, for_each_row_range};
+use percept_linalg::{
+    Matrix, Par, SPARSE_BUILD_PARALLEL_THRESHOLD, SparseRows, for_each_row_block, for_each_row_range,
+    scale_bytes,
+};
 
 /// The targets of a batch, gathered into reused buffers.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +43,26 @@ pub trait Dataset: Sync {
     /// If an index is out of range.
     fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels);
 
+    /// Like [`Dataset::gather`], but writes the inputs straight into a sparse matrix (the
+    /// form a first [`Linear`](../percept_nn/struct.Linear.html) layer makes of a mostly-zero
+    /// batch), for data sets that can do that faster than a dense gather: returns `false`,
+    /// with `inputs` and `labels` unspecified, when it cannot, or when more than
+    /// `max_density` of the batch's values are non-zero; the caller then gathers densely.
+    /// The default always returns `false`.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    fn gather_sparse(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+    ) -> bool {
+        let _ = (indices, inputs, labels, max_density);
+        false
+    }
+
     /// A hint that the samples at `indices` are gathered next: a data set may start pulling
     /// them into the cache while the current batch trains. The default does nothing;
     /// out-of-range indices are ignored.
@@ -61,6 +84,15 @@ impl<D: Dataset + ?Sized> Dataset for &D {
     }
     fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels) {
         (**self).gather(indices, inputs, labels);
+    }
+    fn gather_sparse(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+    ) -> bool {
+        (**self).gather_sparse(indices, inputs, labels, max_density)
     }
     fn prefetch(&self, indices: &[usize]) {
         (**self).prefetch(indices);
@@ -152,6 +184,30 @@ impl Dataset for ImageDataset {
         classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
     }
 
+    /// Compacts the images' non-zero bytes straight from the stored bytes, scaled as
+    /// [`Dataset::gather`] scales them: the same matrix as a dense gather followed by
+    /// [`SparseRows::try_from_dense`], without writing and reading back four bytes per pixel.
+    /// Each thread compacts the rows it prefetched ([`Dataset::prefetch`] splits the same way).
+    fn gather_sparse(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+    ) -> bool {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            panic!("ImageDataset::gather_sparse: index {bad} out of range for {} samples", self.len());
+        }
+        let par = Par::current();
+        let image = |r: usize| self.image(indices[r]);
+        if !inputs.try_from_byte_rows(indices.len(), self.num_features, &image, max_density, par) {
+            return false;
+        }
+        let classes = class_buffer(labels);
+        classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
+        true
+    }
+
     /// Prefetches the images' pixels: a random batch of MNIST images otherwise waits on main
     /// memory for each one (47 MB of pixels do not fit in the cache).
     ///
@@ -164,46 +220,6 @@ impl Dataset for ImageDataset {
                 prefetch_bytes(self.image(i));
             }
         });
-    }
-}
-
-/// `dst[i] = src[i] / 255`, rounded exactly as that division (as PyTorch's `ToTensor` and the
-/// numpy reference divide; multiplying by `1/255` alone rounds 126 of the 256 values
-/// differently).
-///
-/// With FMA it multiplies by `1/255` and corrects the quotient with its exact remainder
-/// instead of dividing: the division was most of the cost of gathering a batch (about 0.25 ns
-/// a pixel with SSE's 4-lane `divps`). That this gives the division's bits for all 256
-/// bytes is checked exhaustively by a test.
-fn scale_bytes(dst: &mut [f32], src: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for (checked above).
-        unsafe { scale_bytes_fma(dst, src) };
-        return;
-    }
-    for (d, &p) in dst.iter_mut().zip(src) {
-        *d = p as f32 / 255.0;
-    }
-}
-
-/// The quotient `q = x · (1/255)` is within an ulp of `x / 255`; the remainder
-/// `x − 255·q` is exact in one fused multiply-add, and `q + remainder · (1/255)` rounds to
-/// the correctly rounded quotient (Markstein's correction step).
-#[inline(always)]
-fn div255_by_fma(p: u8) -> f32 {
-    const INV: f32 = 1.0 / 255.0;
-    let x = p as f32;
-    let q = x * INV;
-    let remainder = (-q).mul_add(255.0, x);
-    remainder.mul_add(INV, q)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn scale_bytes_fma(dst: &mut [f32], src: &[u8]) {
-    for (d, &p) in dst.iter_mut().zip(src) {
-        *d = div255_by_fma(p);
     }
 }
 
@@ -310,27 +326,5 @@ impl Dataset for InMemoryDataset {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every byte scales to exactly the bits of the division, on the path this CPU takes and
-    /// by the correction formula itself (`mul_add` is fused on every platform); a plain
-    /// multiplication by 1/255 would not.
-    #[test]
-    fn scaling_bytes_rounds_as_dividing_by_255() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        let divided: Vec<u32> = bytes.iter().map(|&p| (p as f32 / 255.0).to_bits()).collect();
-        let mut scaled = vec![f32::NAN; 256];
-        scale_bytes(&mut scaled, &bytes);
-        assert_eq!(scaled.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), divided);
-        let corrected: Vec<u32> = bytes.iter().map(|&p| div255_by_fma(p).to_bits()).collect();
-        assert_eq!(corrected, divided);
-        let multiplied =
-            bytes.iter().filter(|&&p| (p as f32 * (1.0 / 255.0)).to_bits() != divided[p as usize]);
-        assert_eq!(multiplied.count(), 126, "bytes that a plain multiplication rounds differently");
     }
 }

@@ -190,3 +190,32 @@ fn fashion_mnist_loads_when_installed() {
     );
     assert_eq!(FASHION_MNIST_CLASSES[fashion.test.labels()[0] as usize], "Ankle boot");
 }
+
+/// `ImageDataset::gather_sparse` gives the batch that `gather` gives, in sparse form, with
+/// the same labels; refuses a batch denser than asked; panics on an index out of range, as
+/// `gather` does.
+#[test]
+fn image_sets_gather_sparse_batches() {
+    use percept_linalg::{Par, SparseRows, sparse_matmul};
+    // Three 2×2 "images": 1 of 4, 2 of 4 and 4 of 4 pixels lit.
+    let images = ImageDataset::new(vec![0, 9, 0, 0, 255, 0, 0, 1, 3, 4, 5, 6], vec![2, 0, 1], 4, 3);
+    let (mut dense, mut labels) = (Matrix::default(), Labels::default());
+    images.gather(&[1, 0], &mut dense, &mut labels);
+    let mut sparse = SparseRows::new();
+    let mut sparse_labels = Labels::default();
+    assert!(images.gather_sparse(&[1, 0], &mut sparse, &mut sparse_labels, 0.5));
+    assert_eq!(sparse_labels, labels);
+    assert_eq!((sparse.shape(), sparse.nnz()), ([2, 4], 3));
+    // The identity recovers the dense batch from the sparse one.
+    let identity = Matrix::from_fn(4, 4, |r, c| if r == c { 1.0 } else { 0.0 });
+    let mut recovered = Matrix::zeros(2, 4);
+    sparse_matmul(&mut recovered, &sparse, &identity, Par::Seq);
+    assert_eq!(recovered, dense);
+    assert!(!images.gather_sparse(&[2, 1], &mut sparse, &mut sparse_labels, 0.5), "6 of 8 pixels lit");
+    let out_of_range = std::panic::catch_unwind(|| {
+        images.gather_sparse(&[0, 3], &mut SparseRows::new(), &mut Labels::default(), 1.0)
+    });
+    let message = out_of_range.expect_err("index 3 of 3 images");
+    let message = message.downcast_ref::<String>().expect("a formatted message");
+    assert!(message.contains("index 3 out of range for 3 samples"), "{message}");
+}

@@ -29,6 +29,35 @@ fn one_epoch_of_a_small_mlp_reaches_95_percent() {
     assert_eq!(again.accuracy, Some(accuracy));
 }
 
+/// MNIST images gathered straight into sparse form train the same weights, bit for bit, as
+/// the same images gathered dense (which the first layer then compacts), and evaluate the same.
+#[test]
+fn gathering_sparse_trains_what_gathering_dense_trains() {
+    let mnist = mnist();
+    let images = common::image_slice(&mnist, 3000);
+    let run = |data: &dyn Dataset| {
+        let mut model = mlp(64, 5);
+        let config = FitConfig { epochs: 1, batch_size: 100, seed: 5, verbose: false, ..Default::default() };
+        let history = Trainer::new(config)
+            .fit(
+                &mut model,
+                &mut SoftmaxCrossEntropy::new(),
+                &mut Optimizer::new(Sgd::new(0.1)),
+                data,
+                Some(data),
+            )
+            .expect("fits");
+        let mut weights = Vec::new();
+        model.visit_parameters(&mut |p| weights.extend(p.value.as_slice().iter().map(|v| v.to_bits())));
+        let epoch = &history.epochs[0];
+        (weights, epoch.train_loss.to_bits(), epoch.validation_loss.map(f32::to_bits))
+    };
+    let sparse = run(&images);
+    let dense = run(&common::DenseOnly(&images));
+    assert!(sparse.0 == dense.0, "weights differ");
+    assert_eq!((sparse.1, sparse.2), (dense.1, dense.2), "losses differ");
+}
+
 #[test]
 fn the_same_seed_trains_the_same_weights() {
     let mnist = mnist();

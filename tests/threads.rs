@@ -13,7 +13,16 @@ fn one_and_two_threads_train_bit_identical_weights() {
     percept::set_threads(2).expect("a 2-thread team");
     // Batches of 1,024 put every product above its parallel threshold, the sparse first
     // layer's included (about 150K non-zeros × 128 outputs ≥ 16M multiply-adds).
-    let train = common::train_slice(&common::mnist(), 8192);
+    let mnist = common::mnist();
+    let train = common::train_slice(&mnist, 8192);
+    let images = common::image_slice(&mnist, 8192);
+    // Gathered dense (an in-memory matrix) and sparse (bytes compacted by each thread).
+    for data in [&train as &dyn Dataset, &images] {
+        check_threads_agree(data);
+    }
+}
+
+fn check_threads_agree(train: &dyn Dataset) {
     let run = |threads| {
         percept::set_threads(threads).expect("within the pool");
         let mut model = common::mlp(128, 1);
@@ -23,8 +32,8 @@ fn one_and_two_threads_train_bit_identical_weights() {
                 &mut model,
                 &mut SoftmaxCrossEntropy::new(),
                 &mut Optimizer::new(Sgd::new(0.1)),
-                &train,
-                Some(&train),
+                train,
+                Some(train),
             )
             .expect("fits");
         let mut weights = Vec::new();

@@ -19,6 +19,30 @@ pub fn train_slice(mnist: &Mnist, samples: usize) -> InMemoryDataset {
     InMemoryDataset::classification(inputs, classes, 10)
 }
 
+/// The first `samples` training images kept as bytes (gathered sparse or dense).
+pub fn image_slice(mnist: &Mnist, samples: usize) -> ImageDataset {
+    let pixels = (0..samples).flat_map(|i| mnist.train.image(i).iter().copied()).collect();
+    ImageDataset::new(pixels, mnist.train.labels()[..samples].to_vec(), 784, 10)
+}
+
+/// A data set that only gathers densely (the trait's default `gather_sparse`).
+pub struct DenseOnly<'a, D: Dataset>(pub &'a D);
+
+impl<D: Dataset> Dataset for DenseOnly<'_, D> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn num_features(&self) -> usize {
+        self.0.num_features()
+    }
+    fn num_classes(&self) -> Option<usize> {
+        self.0.num_classes()
+    }
+    fn gather(&self, indices: &[usize], inputs: &mut percept::linalg::Matrix, labels: &mut Labels) {
+        self.0.gather(indices, inputs, labels);
+    }
+}
+
 /// 784-`hidden`-10 with ReLU, PyTorch's initialization, from `seed`.
 pub fn mlp(hidden: usize, seed: u64) -> Sequential {
     let mut rng = seeded_rng(seed);

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use percept_data::{BatchOrder, Dataset, Labels};
-use percept_linalg::{Matrix, Par, argmax, for_each_row_range};
-use percept_nn::{Loss, Mode, Sequential, Targets};
+use percept_linalg::{Matrix, Par, SparseRows, argmax, for_each_row_range};
+use percept_nn::{Loss, Mode, NnError, SPARSE_INPUT_MAX_DENSITY, Sequential, Targets};
 use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule};
 
 use crate::{
@@ -196,11 +196,10 @@ impl Trainer {
             let bar = config.verbose.then(|| progress_bar(epoch, config.epochs, batches_in_epoch)).flatten();
             let mut batches = order.next_epoch().enumerate().peekable();
             while let Some((batch_index, batch)) = batches.next() {
-                train.gather(batch, &mut step.inputs, &mut step.labels);
+                let output = step.gather_forward(model, train, batch, Mode::Train)?;
                 if let Some((_, next)) = batches.peek() {
                     train.prefetch(next);
                 }
-                let output = model.forward_swap(&mut step.inputs, Mode::Train)?;
                 let targets = targets_of(&step.labels);
                 let value = loss.forward_backward(output, targets, &mut step.output_grad)?;
                 if !value.is_finite() {
@@ -315,8 +314,31 @@ fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> Option<indicatif
 #[derive(Default)]
 struct StepBuffers {
     inputs: Matrix,
+    sparse_inputs: SparseRows,
     labels: Labels,
     output_grad: Matrix,
+}
+
+impl StepBuffers {
+    /// Gathers `batch` from `data` and runs `model` on it. In sparse form when the data set
+    /// can gather it so ([`Dataset::gather_sparse`], at the density below which a first
+    /// `Linear` layer would make a sparse copy itself) and the model's first layer takes it:
+    /// the same output and gradients, without the dense copy of the batch.
+    fn gather_forward<'m>(
+        &mut self,
+        model: &'m mut Sequential,
+        data: &dyn Dataset,
+        batch: &[usize],
+        mode: Mode,
+    ) -> Result<&'m Matrix, NnError> {
+        if model.takes_sparse_input()
+            && data.gather_sparse(batch, &mut self.sparse_inputs, &mut self.labels, SPARSE_INPUT_MAX_DENSITY)
+        {
+            return model.forward_sparse_swap(&mut self.sparse_inputs, mode);
+        }
+        data.gather(batch, &mut self.inputs, &mut self.labels);
+        model.forward_swap(&mut self.inputs, mode)
+    }
 }
 
 fn check_data(model: &Sequential, data: &dyn Dataset, which: &'static str) -> Result<(), TrainError> {
@@ -373,13 +395,12 @@ pub fn evaluate(
 ) -> Result<Evaluation, TrainError> {
     check_data(model, data, "evaluation")?;
     let mut order = BatchOrder::sequential(data.len(), batch_size.max(1));
-    let (mut inputs, mut labels) = (Matrix::default(), Labels::default());
+    let mut step = StepBuffers::default();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     for batch in order.next_epoch() {
-        data.gather(batch, &mut inputs, &mut labels);
-        let output = model.forward_swap(&mut inputs, Mode::Eval)?;
-        loss_sum += loss.forward(output, targets_of(&labels))? as f64 * batch.len() as f64;
-        correct += count_correct(output, &labels);
+        let output = step.gather_forward(model, data, batch, Mode::Eval)?;
+        loss_sum += loss.forward(output, targets_of(&step.labels))? as f64 * batch.len() as f64;
+        correct += count_correct(output, &step.labels);
     }
     let n = data.len() as f64;
     Ok(Evaluation {

@@ -266,9 +266,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 /// forward pass, argmax), median of 5 runs after a warm-up, as torch_mlp.py measures. The
 /// images go through in blocks of 1,000 rather than one 31 MB matrix: the same work, and the
 /// run's memory stays at the size of the data set.
+///
+/// Each block is gathered straight into sparse form when it is sparse enough for the first
+/// layer's sparse path (as the fit loop does), densely otherwise.
 fn inference_throughput(model: &mut Sequential, test: &ImageDataset) -> Result<f64, NnError> {
     const BLOCK: usize = 1000;
     let mut inputs = percept::linalg::Matrix::default();
+    let mut sparse_inputs = percept::linalg::SparseRows::new();
     let mut labels = Labels::default();
     let mut predictions = vec![0usize; BLOCK];
     let indices: Vec<usize> = (0..test.len()).collect();
@@ -276,8 +280,15 @@ fn inference_throughput(model: &mut Sequential, test: &ImageDataset) -> Result<f
     for run in 0..6 {
         let started = Instant::now();
         for block in indices.chunks(BLOCK) {
-            test.gather(block, &mut inputs, &mut labels);
-            let output = model.forward_swap(&mut inputs, Mode::Eval)?;
+            let max_density = percept::nn::SPARSE_INPUT_MAX_DENSITY;
+            let output = if model.takes_sparse_input()
+                && test.gather_sparse(block, &mut sparse_inputs, &mut labels, max_density)
+            {
+                model.forward_sparse_swap(&mut sparse_inputs, Mode::Eval)?
+            } else {
+                test.gather(block, &mut inputs, &mut labels);
+                model.forward_swap(&mut inputs, Mode::Eval)?
+            };
             percept::linalg::argmax_rows(output, &mut predictions[..block.len()]);
         }
         if run > 0 {

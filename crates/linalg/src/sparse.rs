@@ -658,6 +658,29 @@ where
     gather_rows_generic::<true, I>(dst, lists, source, width, bias);
 }
 
+/// How many entries ahead [`gather_rows_generic`] asks for the source rows it will read:
+/// which rows come next is data (the non-zero features), so the CPU's prefetchers cannot
+/// guess them, and a row last written by the other core's half of the optimizer's update
+/// arrives from that core's cache.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks the CPU to bring `source[at..at + len]` into its cache without waiting (no-op off
+/// x86-64, or past the end).
+#[inline(always)]
+fn prefetch_block(source: &[f32], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(block) = source.get(at..at + len) {
+        for line in block.chunks(16) {
+            // SAFETY: a prefetch is a hint that never faults; the address is in bounds anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (source, at, len);
+}
+
 /// Accumulates in blocks of `BLOCK` outputs held in registers (a fixed-size local array the
 /// compiler keeps in vector registers), so each non-zero costs loads of one source block and
 /// as many fused multiply-adds, with no load or store of the partial sums.
@@ -678,7 +701,10 @@ fn gather_rows_generic<'a, const FMA: bool, I>(
     while start + BLOCK <= len {
         let mut acc = [0.0f32; BLOCK];
         for (indices, values) in lists.clone() {
-            for (&i, &v) in indices.iter().zip(values) {
+            for (k, (&i, &v)) in indices.iter().zip(values).enumerate() {
+                if let Some(&ahead) = indices.get(k + PREFETCH_AHEAD) {
+                    prefetch_block(source, ahead as usize * width + start, BLOCK);
+                }
                 let at = i as usize * width + start;
                 // A fixed-size view: no bounds checks inside, so the loop becomes vector FMAs.
                 let row: &[f32; BLOCK] = source[at..at + BLOCK].try_into().expect("BLOCK values");

@@ -142,9 +142,46 @@ fn sparse_threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// A random batch of 256 real MNIST images into the first layer's sparse form, on one
+/// thread and two: gathered dense (bytes scaled into a `Matrix`) and then compacted, against
+/// compacted straight from the bytes (`Dataset::gather_sparse`, which the fit loop uses).
+fn mnist_batch(c: &mut Criterion) {
+    use percept::data::{Dataset, Labels, Mnist};
+    let mnist = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist")).expect("datasets/mnist");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    // A different random batch each iteration, as in training: the images come from memory.
+    let batches: Vec<Vec<usize>> =
+        (0..64).map(|_| (0..256).map(|_| rng.random_range(0..mnist.train.len())).collect()).collect();
+    let mut next = batches.iter().cycle();
+    let mut group = c.benchmark_group("mnist batch");
+    let (mut dense, mut sparse, mut labels) = (Matrix::default(), SparseRows::new(), Labels::default());
+    let _ = set_num_threads(2);
+    for (label, threads) in [("seq", 1), ("2 threads", 2)] {
+        set_num_threads(threads).expect("within the team");
+        let par = Par::current();
+        group.bench_function(BenchmarkId::new(label, "b256 gather dense, then compact"), |b| {
+            b.iter(|| {
+                mnist.train.gather(next.next().expect("cycles"), &mut dense, &mut labels);
+                assert!(sparse.try_from_dense(&dense, 0.25, par));
+            })
+        });
+        group.bench_function(BenchmarkId::new(label, "b256 gather sparse"), |b| {
+            b.iter(|| {
+                assert!(mnist.train.gather_sparse(
+                    next.next().expect("cycles"),
+                    &mut sparse,
+                    &mut labels,
+                    0.25
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = bench, sparse_vs_dense, sparse_threads
+    targets = bench, sparse_vs_dense, sparse_threads, mnist_batch
 }
 criterion_main!(benches);

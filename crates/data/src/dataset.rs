@@ -44,8 +44,8 @@ pub trait Dataset: Sync {
     fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels);
 
     /// Like [`Dataset::gather`], but writes the inputs straight into a sparse matrix (the
-    /// form a first [`Linear`](../percept_nn/struct.Linear.html) layer makes of a mostly-zero
-    /// batch), for data sets that can do that faster than a dense gather: returns `false`,
+    /// form a first `Linear` layer of percept-nn makes of a mostly-zero batch), for data sets
+    /// that can do that faster than a dense gather: returns `false`,
     /// with `inputs` and `labels` unspecified, when it cannot, or when more than
     /// `max_density` of the batch's values are non-zero; the caller then gathers densely.
     /// The default always returns `false`.

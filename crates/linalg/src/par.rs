@@ -4,7 +4,7 @@ use std::num::NonZeroUsize;
 
 use crate::team::Team;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// How a kernel may run: on the calling thread, or split over up to `n` threads.
 ///
@@ -36,6 +36,68 @@ fn team() -> &'static Team {
 /// Runs `f(0)`, …, `f(parts - 1)` on the team and returns when all are done.
 pub(crate) fn run_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     team().run(parts, f);
+}
+
+/// Most parts [`run_ranges_stealing`] takes (more threads share these).
+pub(crate) const MAX_STEALING_PARTS: usize = 16;
+
+/// Chunks a part has left, `front..back` packed as `front << 32 | back`, alone on its cache
+/// line (the owner takes from the front, other threads from the back).
+#[repr(align(64))]
+struct Span(AtomicU64);
+
+impl Span {
+    fn take(&self, from_front: bool) -> Option<usize> {
+        let mut packed = self.0.load(Ordering::Acquire);
+        loop {
+            let (front, back) = (packed >> 32, packed & u64::from(u32::MAX));
+            if front >= back {
+                return None;
+            }
+            let (next, chunk) = if from_front {
+                ((front + 1) << 32 | back, front)
+            } else {
+                (front << 32 | (back - 1), back - 1)
+            };
+            match self.0.compare_exchange_weak(packed, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(chunk as usize),
+                Err(now) => packed = now,
+            }
+        }
+    }
+}
+
+/// Calls `f(start, end)` on disjoint ranges covering `0..bounds[parts]`, one part per thread:
+/// part `p` owns `bounds[p]..bounds[p + 1]` and goes through it in chunks of `chunk` from
+/// the front; a thread done with its own part then takes chunks from the back of the others'.
+///
+/// Why: on a shared machine one core is now and then slowed (another virtual machine on its
+/// physical core); with fixed parts the other thread then waits, with stealing it takes over
+/// the slow part's tail. When both run at the same speed little is stolen, and each thread
+/// keeps working on its own rows. Which thread computes a range never changes a result
+/// (callers compute each range the same way on any thread).
+pub(crate) fn run_ranges_stealing(bounds: &[usize], chunk: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    let parts = bounds.len().saturating_sub(1);
+    assert!(parts <= MAX_STEALING_PARTS, "run_ranges_stealing: {parts} parts");
+    let chunk = chunk.max(1);
+    let spans: [Span; MAX_STEALING_PARTS] = std::array::from_fn(|p| {
+        let chunks = if p < parts { (bounds[p + 1] - bounds[p]).div_ceil(chunk) } else { 0 };
+        Span(AtomicU64::new(chunks as u64))
+    });
+    let run_chunk = |p: usize, c: usize| {
+        let start = bounds[p] + c * chunk;
+        f(start, (start + chunk).min(bounds[p + 1]));
+    };
+    run_parts(parts, &|p| {
+        while let Some(c) = spans[p].take(true) {
+            run_chunk(p, c);
+        }
+        for q in (1..parts).map(|k| (p + k) % parts) {
+            while let Some(c) = spans[q].take(false) {
+                run_chunk(q, c);
+            }
+        }
+    });
 }
 
 /// Why [`set_num_threads`] could not apply a thread count.
@@ -113,5 +175,30 @@ impl Par {
     #[inline]
     pub fn above(self, work: usize, threshold: usize) -> Self {
         if work < threshold { Par::Seq } else { self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// Every index of every part is handed out exactly once, empty parts included, whichever
+    /// thread takes it.
+    #[test]
+    fn stealing_covers_every_index_once() {
+        for (bounds, chunk) in
+            [(&[0, 5, 5, 17][..], 3), (&[0, 1][..], 4), (&[0, 100, 230][..], 1), (&[0, 64, 128][..], 8)]
+        {
+            let end = *bounds.last().unwrap();
+            let visits: Vec<AtomicU32> = (0..end).map(|_| AtomicU32::new(0)).collect();
+            run_ranges_stealing(bounds, chunk, &|start, stop| {
+                assert!(start < stop && stop - start <= chunk, "range {start}..{stop}");
+                for v in &visits[start..stop] {
+                    v.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            assert!(visits.iter().all(|v| v.load(Ordering::Relaxed) == 1), "{bounds:?} by {chunk}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::par::MAX_STEALING_PARTS;
 use crate::team::SendPtr;
 use crate::{Matrix, Par};
 
@@ -569,7 +570,8 @@ struct Target<'a> {
 /// The blocks hold equal numbers of entries, not of rows (`entries_before(i)` counts the
 /// entries of rows `0..i`, for `i` up to the row count): the pixels of MNIST digits sit more
 /// in the lower half of the image, and an even split of the weight gradient's 784 rows gave
-/// one thread 11% more work than the other, which then waited for it.
+/// one thread 11% more work than the other, which then waited for it. A thread done with its
+/// block takes chunks from the end of the others' ([`crate::par::run_ranges_stealing`]).
 ///
 /// Why rows, not blocks of columns as in dense products: each thread then writes one
 /// contiguous block of memory. Split by columns, two threads wrote alternate 256-byte halves
@@ -613,7 +615,7 @@ fn sum_listed_rows<'a, I>(
         }
     };
     let parts = match par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS) {
-        Par::Threads(t) if rows > 1 && width > 0 => t.get().min(rows),
+        Par::Threads(t) if rows > 1 && width > 0 => t.get().min(rows).min(MAX_STEALING_PARTS),
         _ => return sum_rows(0, rows),
     };
     // Part p starts at the first row with at least p/parts of the entries before it.
@@ -630,8 +632,14 @@ fn sum_listed_rows<'a, I>(
         }
         lo
     };
-    // The boundaries never decrease, so parts cover disjoint row ranges.
-    crate::par::run_parts(parts, &|p| sum_rows(boundary(p), boundary(p + 1)));
+    let mut bounds = [0; MAX_STEALING_PARTS + 1];
+    for (p, bound) in bounds.iter_mut().enumerate().take(parts + 1) {
+        *bound = boundary(p);
+    }
+    // About 16 chunks a part: fine enough for a fast thread to take over a slowed one's tail.
+    let chunk = rows.div_ceil(parts * 16);
+    // The boundaries never decrease, so ranges are disjoint.
+    crate::par::run_ranges_stealing(&bounds[..=parts], chunk, &sum_rows);
 }
 
 /// `dst = Σ over the entries (k, v) of lists of v · source[k]` (then `+ bias`, if given),

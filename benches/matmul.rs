@@ -179,9 +179,23 @@ fn mnist_batch(c: &mut Criterion) {
     group.finish();
 }
 
+/// One empty round of percept's worker threads: the caller hands a part to the other thread
+/// and waits for it. Its time is mostly cache lines crossing between the two cores, twice, so
+/// it also shows how far apart the machine's cores are at the moment.
+fn hand_over(c: &mut Criterion) {
+    set_num_threads(2).expect("a 2-thread team");
+    c.bench_function("hand-over/2 threads, empty parts", |b| {
+        b.iter(|| {
+            percept::linalg::for_each_row_range(Par::with_threads(2), 2, &|rows| {
+                std::hint::black_box(rows);
+            })
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = bench, sparse_vs_dense, sparse_threads, mnist_batch
+    targets = bench, sparse_vs_dense, sparse_threads, mnist_batch, hand_over
 }
 criterion_main!(benches);

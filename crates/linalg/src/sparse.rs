@@ -306,10 +306,6 @@ fn compact_byte_row(row: &[u8], indices: &mut [u32], values: &mut [f32], n: usiz
         // SAFETY: the CPU has the features (checked above); room checked by the assert.
         return unsafe { compact_byte_row_avx512(row, indices, values, n) };
     }
-    compact_byte_row_portable(row, indices, values, n)
-}
-
-fn compact_byte_row_portable(row: &[u8], indices: &mut [u32], values: &mut [f32], n: usize) -> usize {
     compact_byte_row_portable_from(row, 0, indices, values, n)
 }
 
@@ -328,7 +324,6 @@ unsafe fn compact_byte_row_avx512(
 ) -> usize {
     use std::arch::x86_64::*;
     let full = row.len() / 16 * 16;
-    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let inv = _mm512_set1_ps(1.0 / 255.0);
     let d = _mm512_set1_ps(255.0);
     let mut c = 0;
@@ -342,13 +337,7 @@ unsafe fn compact_byte_row_avx512(
             let q = _mm512_mul_ps(x, inv);
             let remainder = _mm512_fnmadd_ps(q, d, x);
             let v = _mm512_fmadd_ps(remainder, inv, q);
-            let columns = _mm512_add_epi32(iota, _mm512_set1_epi32(c as i32));
-            _mm512_storeu_ps(values.as_mut_ptr().add(n), _mm512_maskz_compress_ps(mask, v));
-            _mm512_storeu_si512(
-                indices.as_mut_ptr().add(n).cast(),
-                _mm512_maskz_compress_epi32(mask, columns),
-            );
-            n += mask.count_ones() as usize;
+            n = pack16(mask, v, c, indices, values, n);
         }
         c += 16;
     }
@@ -403,6 +392,35 @@ fn compact_row_portable(row: &[f32], indices: &mut [u32], values: &mut [f32], mu
     n
 }
 
+/// Packs the lanes of `v` selected by `mask` (columns `c..c + 16`), and their column numbers,
+/// to positions `n..` of `values` and `indices` with full 16-lane stores, and returns the
+/// new count; the lanes stored past it are overwritten by the next pack.
+///
+/// # Safety
+/// The CPU has AVX-512F, and both buffers have room for 16 values at `n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn pack16(
+    mask: u16,
+    v: std::arch::x86_64::__m512,
+    c: usize,
+    indices: &mut [u32],
+    values: &mut [f32],
+    n: usize,
+) -> usize {
+    use std::arch::x86_64::*;
+    debug_assert!(indices.len() >= n + 16 && values.len() >= n + 16);
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let columns = _mm512_add_epi32(iota, _mm512_set1_epi32(c as i32));
+    // SAFETY: room for 16 values at n (the caller's promise).
+    unsafe {
+        _mm512_storeu_ps(values.as_mut_ptr().add(n), _mm512_maskz_compress_ps(mask, v));
+        _mm512_storeu_si512(indices.as_mut_ptr().add(n).cast(), _mm512_maskz_compress_epi32(mask, columns));
+    }
+    n + mask.count_ones() as usize
+}
+
 /// Sixteen lanes at a time: a mask of the non-zeros, `vcompressps` packs them (and their column
 /// numbers) to the front of a register, and a full 16-lane store writes them out; the lanes past
 /// the count are overwritten by the next store. (Register compress and a plain store: on
@@ -412,7 +430,6 @@ fn compact_row_portable(row: &[f32], indices: &mut [u32], values: &mut [f32], mu
 unsafe fn compact_row_avx512(row: &[f32], indices: &mut [u32], values: &mut [f32], mut n: usize) -> usize {
     use std::arch::x86_64::*;
     let full = row.len() / 16 * 16;
-    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let zero = _mm512_setzero_ps();
     let mut c = 0;
     while c < full {
@@ -421,13 +438,7 @@ unsafe fn compact_row_avx512(row: &[f32], indices: &mut [u32], values: &mut [f32
             let v = _mm512_loadu_ps(row.as_ptr().add(c));
             let mask = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, zero);
             if mask != 0 {
-                let columns = _mm512_add_epi32(iota, _mm512_set1_epi32(c as i32));
-                _mm512_storeu_ps(values.as_mut_ptr().add(n), _mm512_maskz_compress_ps(mask, v));
-                _mm512_storeu_si512(
-                    indices.as_mut_ptr().add(n).cast(),
-                    _mm512_maskz_compress_epi32(mask, columns),
-                );
-                n += mask.count_ones() as usize;
+                n = pack16(mask, v, c, indices, values, n);
             }
         }
         c += 16;

@@ -1,6 +1,6 @@
 //! Callbacks: user code run during [`crate::Trainer::fit`], and early stopping.
 
-use percept_nn::{Parameters, Sequential};
+use percept_nn::{Buffer, Parameters, Sequential};
 
 use crate::{EpochRecord, History};
 
@@ -64,8 +64,9 @@ pub enum Monitor {
 
 /// Stops training when the monitored figure has not improved by more than `min_delta` for
 /// `patience` epochs, and, with `restore_best`, puts back the parameters of the best epoch
-/// (Keras' `EarlyStopping(restore_best_weights=True)`). Only trainable parameters are
-/// restored (a `BatchNorm1d`'s running statistics stay as they were last).
+/// (Keras' `EarlyStopping(restore_best_weights=True)`), with the layers' non-trainable values
+/// of that epoch (a `BatchNorm1d`'s running statistics, which Keras restores too; random
+/// generators, such as a `Dropout`'s, go on from where they are).
 #[derive(Clone, Debug)]
 pub struct EarlyStopping {
     /// What to watch.
@@ -79,6 +80,7 @@ pub struct EarlyStopping {
     best: Option<(usize, f32)>,
     waited: usize,
     best_parameters: Vec<Vec<f32>>,
+    best_buffers: Vec<Vec<f32>>,
 }
 
 impl EarlyStopping {
@@ -93,6 +95,7 @@ impl EarlyStopping {
             best: None,
             waited: 0,
             best_parameters: Vec::new(),
+            best_buffers: Vec::new(),
         }
     }
 
@@ -131,6 +134,16 @@ impl Callback for EarlyStopping {
                     saved.push(copy);
                 });
                 self.best_parameters = saved;
+                let mut copies = std::mem::take(&mut self.best_buffers).into_iter();
+                let mut saved = Vec::new();
+                model.visit_buffers(&mut |buffer| {
+                    if let Buffer::Values { values, .. } = buffer {
+                        let mut copy = copies.next().unwrap_or_default();
+                        copy.clone_from(values);
+                        saved.push(copy);
+                    }
+                });
+                self.best_buffers = saved;
             }
             return Control::Continue;
         }
@@ -148,6 +161,15 @@ impl Callback for EarlyStopping {
                 && values.len() == p.value.len()
             {
                 p.value.as_mut_slice().copy_from_slice(values);
+            }
+        });
+        let mut saved = self.best_buffers.iter();
+        model.visit_buffers(&mut |buffer| {
+            if let Buffer::Values { values, .. } = buffer
+                && let Some(best) = saved.next()
+                && best.len() == values.len()
+            {
+                values.copy_from_slice(best);
             }
         });
     }

@@ -4,7 +4,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use percept_data::{Classification, InMemoryDataset, make_classification};
-use percept_nn::{Linear, Parameters, Sequential, SoftmaxCrossEntropy, seeded_rng};
+use percept_nn::{
+    BatchNorm1d, Buffer, Linear, Parameters, ReLU, Sequential, SoftmaxCrossEntropy, seeded_rng,
+};
 use percept_optim::{Optimizer, Sgd};
 use percept_train::*;
 
@@ -65,8 +67,40 @@ fn callbacks_see_every_batch_and_epoch_and_can_stop() {
     );
 }
 
+/// The trainable values, then the non-trainable ones (running statistics).
+fn state(model: &mut Sequential) -> (Vec<f32>, Vec<f32>) {
+    let mut buffers = Vec::new();
+    model.visit_buffers(&mut |buffer| {
+        if let Buffer::Values { values, .. } = buffer {
+            buffers.extend_from_slice(values);
+        }
+    });
+    (weights(model), buffers)
+}
+
+/// A model with running statistics: `Linear`, `BatchNorm1d`, `ReLU`, `Linear`.
+fn batch_norm_model() -> Sequential {
+    let mut model = Sequential::new();
+    model.add(Linear::new(2, 8, &mut seeded_rng(0))).expect("layer");
+    model.add(BatchNorm1d::new(8)).expect("layer");
+    model.add(ReLU).expect("layer");
+    model.add(Linear::new(8, 2, &mut seeded_rng(1))).expect("layer");
+    model
+}
+
 #[test]
 fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
+    check_early_stopping(model, 2.0);
+}
+
+/// Keras' `restore_best_weights` restores a batch normalization's moving statistics with the
+/// weights; so does `EarlyStopping`.
+#[test]
+fn early_stopping_restores_running_statistics_too() {
+    check_early_stopping(batch_norm_model, 1.0);
+}
+
+fn check_early_stopping(model: fn() -> Sequential, learning_rate: f32) {
     let (train, validation) = data();
     // A learning rate high enough that the validation loss soon stops improving.
     let config = FitConfig { epochs: 60, batch_size: 10, verbose: false, ..Default::default() };
@@ -75,7 +109,7 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
         .fit(
             &mut plain,
             &mut SoftmaxCrossEntropy::new(),
-            &mut Optimizer::new(Sgd::new(2.0)),
+            &mut Optimizer::new(Sgd::new(learning_rate)),
             &train,
             Some(&validation),
         )
@@ -101,7 +135,7 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
         .fit(
             &mut stopped,
             &mut SoftmaxCrossEntropy::new(),
-            &mut Optimizer::new(Sgd::new(2.0)),
+            &mut Optimizer::new(Sgd::new(learning_rate)),
             &train,
             Some(&validation),
         )
@@ -112,10 +146,11 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
         .fit(
             &mut reference,
             &mut SoftmaxCrossEntropy::new(),
-            &mut Optimizer::new(Sgd::new(2.0)),
+            &mut Optimizer::new(Sgd::new(learning_rate)),
             &train,
             Some(&validation),
         )
         .expect("trains");
-    assert_eq!(weights(&mut stopped), weights(&mut reference), "the best epoch's weights are back");
+    let (weights, buffers) = state(&mut stopped);
+    assert_eq!((weights, buffers), state(&mut reference), "the best epoch's weights and statistics are back");
 }

@@ -65,6 +65,25 @@ pub enum NnError {
     /// `backward` was called with no forward pass before it.
     #[error("backward was called before any forward pass")]
     BackwardBeforeForward,
+    /// A training batch is smaller than a layer can learn from (a batch normalization needs
+    /// at least 2 samples: one has no variance).
+    #[error(
+        "layer {index} ({layer}) needs at least {needed} samples per training batch, but the input has shape \
+         [{rows}, {cols}] (with a data set that leaves a last batch this small, drop it: \
+         `FitConfig::drop_last`)"
+    )]
+    TrainBatchTooSmall {
+        /// Index of the layer.
+        index: usize,
+        /// Its type and settings.
+        layer: String,
+        /// Samples it needs.
+        needed: usize,
+        /// Rows of the input.
+        rows: usize,
+        /// Columns of the input.
+        cols: usize,
+    },
     /// A loss got targets that do not fit its prediction.
     #[error("{loss}: the prediction has shape {prediction:?}, but the targets have shape {targets:?}")]
     TargetShape {

@@ -98,6 +98,13 @@ pub trait Layer: Send {
         0
     }
 
+    /// The fewest samples a training batch may hold (a `BatchNorm1d` needs 2); a
+    /// [`crate::Sequential`] returns an error for smaller ones before running any layer.
+    /// Default 1.
+    fn min_train_batch(&self) -> usize {
+        1
+    }
+
     /// The layer's type and settings, for a checkpoint to rebuild it (`None` for layers
     /// defined outside percept).
     fn spec(&self) -> Option<crate::LayerSpec> {

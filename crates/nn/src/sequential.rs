@@ -138,9 +138,11 @@ impl Sequential {
     /// The input is copied into the model's own buffer, so the caller may reuse it at once.
     ///
     /// # Errors
-    /// [`NnError::InputShape`] if `input` has the wrong number of columns.
+    /// [`NnError::InputShape`] if `input` has the wrong number of columns;
+    /// [`NnError::TrainBatchTooSmall`] if, in training, it has fewer rows than a layer needs
+    /// ([`Layer::min_train_batch`]).
     pub fn forward(&mut self, input: &Matrix, mode: Mode) -> Result<&Matrix, NnError> {
-        self.check_input(input)?;
+        self.check_input(input, mode)?;
         if self.activations.is_empty() {
             self.activations.push(Matrix::default());
         }
@@ -155,7 +157,7 @@ impl Sequential {
     /// # Errors
     /// As [`Sequential::forward`].
     pub fn forward_swap(&mut self, input: &mut Matrix, mode: Mode) -> Result<&Matrix, NnError> {
-        self.check_input(input)?;
+        self.check_input(input, mode)?;
         if self.activations.is_empty() {
             self.activations.push(Matrix::default());
         }
@@ -173,11 +175,18 @@ impl Sequential {
         }
     }
 
-    fn check_input(&self, input: &Matrix) -> Result<(), NnError> {
-        self.check_input_shape(input.shape())
+    fn check_input(&self, input: &Matrix, mode: Mode) -> Result<(), NnError> {
+        self.check_input_shape(input.shape(), mode)
     }
 
-    fn check_input_shape(&self, [rows, cols]: [usize; 2]) -> Result<(), NnError> {
+    fn check_input_shape(&self, [rows, cols]: [usize; 2], mode: Mode) -> Result<(), NnError> {
+        if mode == Mode::Train
+            && let Some((index, layer)) =
+                self.layers.iter().enumerate().find(|(_, l)| rows < l.min_train_batch())
+        {
+            let needed = layer.min_train_batch();
+            return Err(NnError::TrainBatchTooSmall { index, layer: layer.describe(), needed, rows, cols });
+        }
         if let Some(expected) = self.in_features
             && cols != expected
         {
@@ -226,7 +235,7 @@ impl Sequential {
     /// [`NnError::InputShape`] if `input` has the wrong number of columns, and
     /// [`NnError::DenseInputOnly`] if the first layer does not take sparse input.
     pub fn forward_sparse_swap(&mut self, input: &mut SparseRows, mode: Mode) -> Result<&Matrix, NnError> {
-        self.check_input_shape(input.shape())?;
+        self.check_input_shape(input.shape(), mode)?;
         let Some(first) = self.layers.first_mut().filter(|layer| layer.takes_sparse_input()) else {
             let layer =
                 self.layers.first().map_or_else(|| "an empty model".to_string(), |l| l.name().to_string());

@@ -226,3 +226,24 @@ fn sparse_input_errors_name_the_layer_and_shapes() {
     let err = model.forward_sparse_swap(&mut rows, Mode::Eval).unwrap_err();
     assert_eq!(err.to_string(), "the input has shape [4, 6], but layer 0 (Linear) expects [batch, 5]");
 }
+
+/// A training batch of one sample cannot be normalized (it has no variance): the model says
+/// which layer needs more and what it got, instead of panicking; evaluation takes one sample.
+#[test]
+fn batch_norm_needs_two_samples_in_training_and_says_so() {
+    let mut model = Sequential::new();
+    model.add(Linear::new(3, 4, &mut seeded_rng(0))).expect("layer");
+    model.add(BatchNorm1d::new(4)).expect("layer");
+    let err = model.forward(&ones(1, 3), Mode::Train).expect_err("one sample in training");
+    assert!(
+        matches!(err, NnError::TrainBatchTooSmall { index: 1, needed: 2, rows: 1, cols: 3, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("BatchNorm1d") && message.contains("[1, 3]") && message.contains("drop_last"),
+        "{message}"
+    );
+    assert_eq!(model.forward(&ones(1, 3), Mode::Eval).expect("evaluation").shape(), [1, 4]);
+    assert_eq!(model.forward(&ones(2, 3), Mode::Train).expect("two samples").shape(), [2, 4]);
+}

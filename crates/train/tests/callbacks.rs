@@ -154,3 +154,24 @@ fn check_early_stopping(model: fn() -> Sequential, learning_rate: f32) {
     let (weights, buffers) = state(&mut stopped);
     assert_eq!((weights, buffers), state(&mut reference), "the best epoch's weights and statistics are back");
 }
+
+/// 101 samples in batches of 10 leave a last batch of one, which a batch normalization cannot
+/// train on: `fit` returns the model's error (no panic), and `drop_last` trains.
+#[test]
+fn a_last_batch_too_small_for_batch_norm_is_an_error_unless_dropped() {
+    let train = make_classification(&Classification { samples: 101, ..Default::default() });
+    let config = FitConfig { epochs: 2, batch_size: 10, verbose: false, ..Default::default() };
+    let fit = |config: FitConfig| {
+        Trainer::new(config).fit(
+            &mut batch_norm_model(),
+            &mut SoftmaxCrossEntropy::new(),
+            &mut Optimizer::new(Sgd::new(0.1)),
+            &train,
+            None,
+        )
+    };
+    let err = fit(config).expect_err("a last batch of one sample");
+    assert!(err.to_string().contains("needs at least 2 samples per training batch"), "{err}");
+    let history = fit(FitConfig { drop_last: true, ..config }).expect("trains without the last batch");
+    assert_eq!(history.epochs.len(), 2);
+}

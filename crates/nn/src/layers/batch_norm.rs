@@ -124,7 +124,8 @@ impl Layer for BatchNorm1d {
     ///
     /// # Panics
     /// If the input has another number of features, or in training a batch of one sample
-    /// (PyTorch raises an error there too: a single sample has no variance).
+    /// (PyTorch raises an error there too: a single sample has no variance). A
+    /// [`crate::Sequential`] returns [`crate::NnError::TrainBatchTooSmall`] instead.
     #[track_caller]
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode) {
         let (n, d) = (input.rows(), input.cols());
@@ -212,6 +213,10 @@ impl Layer for BatchNorm1d {
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
         visitor(Param { name: "weight", value: &mut self.weight, grad: &mut self.weight_grad });
         visitor(Param { name: "bias", value: &mut self.bias, grad: &mut self.bias_grad });
+    }
+
+    fn min_train_batch(&self) -> usize {
+        2
     }
 
     fn num_parameters(&self) -> usize {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use percept_linalg::Matrix;
+use percept_linalg::{Matrix, SparseRows};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -313,10 +313,63 @@ impl<D: Dataset + ?Sized> Dataset for Subset<'_, D> {
     }
 
     fn gather(&self, indices: &[usize], inputs: &mut Matrix, labels: &mut Labels) {
-        // A few hundred indices per batch: mapping them costs one small allocation, outside
-        // the allocation-free MNIST path (which gathers from ImageDataset directly).
-        let mapped: Vec<usize> = indices.iter().map(|&i| self.indices[i]).collect();
-        self.inner.gather(&mapped, inputs, labels);
+        self.with_inner_indices(indices, |mapped| self.inner.gather(mapped, inputs, labels));
+    }
+
+    fn gather_sparse(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+    ) -> bool {
+        self.with_inner_indices(indices, |mapped| {
+            self.inner.gather_sparse(mapped, inputs, labels, max_density)
+        })
+    }
+
+    fn prefetch(&self, indices: &[usize]) {
+        // Out-of-range indices are ignored, as the trait asks.
+        let inner = |&i: &usize| self.indices.get(i).copied().unwrap_or(usize::MAX);
+        SUBSET_INDICES.with(|scratch| {
+            let mut mapped = scratch.take();
+            mapped.clear();
+            mapped.extend(indices.iter().map(inner));
+            self.inner.prefetch(&mapped);
+            scratch.set(mapped);
+        });
+    }
+}
+
+thread_local! {
+    /// Scratch for a batch's indices mapped into the inner data set: reused, so that gathering
+    /// from a `Subset` (a validation split of MNIST) allocates nothing per batch. Taken out
+    /// while in use, so a `Subset` of a `Subset` works (the inner one then starts a buffer).
+    static SUBSET_INDICES: std::cell::Cell<Vec<usize>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl<D: Dataset + ?Sized> Subset<'_, D> {
+    /// Calls `f` with `indices` mapped into the inner data set.
+    ///
+    /// # Panics
+    /// If an index is out of range (as gathering from any data set does).
+    #[track_caller]
+    fn with_inner_indices<T>(&self, indices: &[usize], f: impl FnOnce(&[usize]) -> T) -> T {
+        SUBSET_INDICES.with(|scratch| {
+            let mut mapped = scratch.take();
+            mapped.clear();
+            mapped.extend(indices.iter().map(|&i| {
+                assert!(
+                    i < self.indices.len(),
+                    "Subset: index {i} out of range for {} samples",
+                    self.indices.len()
+                );
+                self.indices[i]
+            }));
+            let result = f(&mapped);
+            scratch.set(mapped);
+            result
+        })
     }
 }
 

@@ -175,6 +175,33 @@ fn subsets_gather_from_the_inner_set() {
     assert_eq!(subset.len(), 2);
 }
 
+/// A `Subset` of images gathers sparse batches as its inner set does (so a validation split
+/// of MNIST keeps the first layer's sparse path), prefetches without complaint about indices
+/// out of range, and panics on them when gathering, as every data set does.
+#[test]
+fn subsets_of_images_gather_sparse_batches() {
+    use percept_linalg::SparseRows;
+    let images = ImageDataset::new(vec![0, 9, 0, 0, 255, 0, 0, 1, 3, 4, 5, 6], vec![2, 0, 1], 4, 3);
+    let subset = Subset::new(&images, vec![2, 0]);
+    let (mut a, mut la, mut b, mut lb) =
+        (SparseRows::new(), Labels::default(), SparseRows::new(), Labels::default());
+    assert!(subset.gather_sparse(&[1, 0], &mut a, &mut la, 1.0));
+    assert!(images.gather_sparse(&[0, 2], &mut b, &mut lb, 1.0));
+    let (mut dense_a, mut dense_b) = (Matrix::default(), Matrix::default());
+    let identity = Matrix::from_fn(4, 4, |r, c| if r == c { 1.0 } else { 0.0 });
+    for (sparse, dense) in [(&a, &mut dense_a), (&b, &mut dense_b)] {
+        *dense = Matrix::zeros(2, 4);
+        percept_linalg::sparse_matmul(dense, sparse, &identity, percept_linalg::Par::Seq);
+    }
+    assert_eq!((&dense_a, &la), (&dense_b, &lb));
+    assert!(!subset.gather_sparse(&[0, 1], &mut a, &mut la, 0.5), "5 of 8 pixels lit");
+    subset.prefetch(&[1, 5]);
+    let out_of_range = std::panic::catch_unwind(|| {
+        subset.gather_sparse(&[2], &mut SparseRows::new(), &mut Labels::default(), 1.0)
+    });
+    assert!(out_of_range.is_err(), "index 2 of a 2-sample subset");
+}
+
 /// Fashion-MNIST through its named loader, when Debian's package is installed (it is not
 /// part of the repository, so the test skips without it).
 #[test]

@@ -329,15 +329,9 @@ impl<D: Dataset + ?Sized> Dataset for Subset<'_, D> {
     }
 
     fn prefetch(&self, indices: &[usize]) {
-        // Out-of-range indices are ignored, as the trait asks.
-        let inner = |&i: &usize| self.indices.get(i).copied().unwrap_or(usize::MAX);
-        SUBSET_INDICES.with(|scratch| {
-            let mut mapped = scratch.take();
-            mapped.clear();
-            mapped.extend(indices.iter().map(inner));
-            self.inner.prefetch(&mapped);
-            scratch.set(mapped);
-        });
+        // Out-of-range indices are ignored, as the trait asks: mapped out of range too.
+        let map = |i: usize| self.indices.get(i).copied().unwrap_or(usize::MAX);
+        with_mapped(indices, map, |mapped| self.inner.prefetch(mapped));
     }
 }
 
@@ -355,22 +349,25 @@ impl<D: Dataset + ?Sized> Subset<'_, D> {
     /// If an index is out of range (as gathering from any data set does).
     #[track_caller]
     fn with_inner_indices<T>(&self, indices: &[usize], f: impl FnOnce(&[usize]) -> T) -> T {
-        SUBSET_INDICES.with(|scratch| {
-            let mut mapped = scratch.take();
-            mapped.clear();
-            mapped.extend(indices.iter().map(|&i| {
-                assert!(
-                    i < self.indices.len(),
-                    "Subset: index {i} out of range for {} samples",
-                    self.indices.len()
-                );
-                self.indices[i]
-            }));
-            let result = f(&mapped);
-            scratch.set(mapped);
-            result
-        })
+        let len = self.indices.len();
+        let map = |i: usize| {
+            assert!(i < len, "Subset: index {i} out of range for {len} samples");
+            self.indices[i]
+        };
+        with_mapped(indices, map, f)
     }
+}
+
+/// Calls `f` with `map` applied to each of `indices`, in the reused [`SUBSET_INDICES`].
+fn with_mapped<T>(indices: &[usize], map: impl Fn(usize) -> usize, f: impl FnOnce(&[usize]) -> T) -> T {
+    SUBSET_INDICES.with(|scratch| {
+        let mut mapped = scratch.take();
+        mapped.clear();
+        mapped.extend(indices.iter().map(|&i| map(i)));
+        let result = f(&mapped);
+        scratch.set(mapped);
+        result
+    })
 }
 
 /// A seeded split of `len` samples into training and validation indices, `validation`

@@ -146,6 +146,12 @@ impl SparseRows {
         if shards.len() <= 1 {
             return shards.iter_mut().all(|shard| shard.build(cols, max_density, compact));
         }
+        // A dense input (a hidden layer's, about half non-zeros) is refused after the first
+        // rows: scan them here before handing parts to other threads, so that refusing costs
+        // no hand-over (the shards' own scans repeat these few rows when the input is sparse).
+        if !shards[0].probe(cols, max_density, compact) {
+            return false;
+        }
         let ok = AtomicBool::new(true);
         let base = SendPtr(shards.as_mut_ptr());
         crate::par::run_parts(shards.len(), &|part| {
@@ -195,31 +201,64 @@ impl Shard {
     /// Compacts this shard's rows with `compact`; false when they hold more than
     /// `max_density` non-zeros.
     fn build(&mut self, cols: usize, max_density: f32, compact: &CompactRow<'_>) -> bool {
-        let budget = (max_density.clamp(0.0, 1.0) as f64 * (self.rows * cols) as f64) as usize;
+        let (budget, early_limit) = self.limits(cols, max_density);
         self.columns_built = false;
         self.nnz = 0;
         self.row_starts.clear();
         self.row_starts.push(0);
         // Room for every non-zero within budget plus one whole row and one vector, so rows
         // can be compacted with unconditional writes, checking the budget once per row.
-        let capacity = budget + cols + COMPACT_SLACK;
-        if self.indices.len() < capacity {
-            self.indices.resize(capacity, 0);
-            self.values.resize(capacity, 0.0);
-        }
+        self.reserve(budget + cols + COMPACT_SLACK);
         let mut n = 0;
         // A prefix much denser than the limit gives up early: a dense matrix (a ReLU output,
         // about half zeros) then costs a scan of a few rows, not of most of it.
-        let early_limit = 1.5 * max_density as f64 * cols as f64;
         for r in 0..self.rows {
             n = compact(self.first_row + r, &mut self.indices, &mut self.values, n);
-            if n > budget || (r >= 3 && n as f64 > early_limit * (r + 1) as f64) {
+            if self.too_dense(n, r, budget, early_limit) {
                 return false;
             }
             self.row_starts.push(n as u32);
         }
         self.nnz = n;
         true
+    }
+
+    /// Compacts the shard's first [`PROBE_ROWS`] rows as [`Shard::build`] does (into its
+    /// buffers, which a build then overwrites) and returns false where `build` would stop
+    /// after them. The scan of a refused dense batch, without handing work to other threads.
+    fn probe(&mut self, cols: usize, max_density: f32, compact: &CompactRow<'_>) -> bool {
+        let rows = self.rows.min(PROBE_ROWS);
+        let (budget, early_limit) = self.limits(cols, max_density);
+        self.columns_built = false;
+        self.reserve(budget + cols + COMPACT_SLACK);
+        let mut n = 0;
+        for r in 0..rows {
+            n = compact(self.first_row + r, &mut self.indices, &mut self.values, n);
+            if self.too_dense(n, r, budget, early_limit) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The budget of non-zeros of [`Shard::build`] and the per-row limit of its early stop.
+    fn limits(&self, cols: usize, max_density: f32) -> (usize, f64) {
+        let budget = (max_density.clamp(0.0, 1.0) as f64 * (self.rows * cols) as f64) as usize;
+        (budget, 1.5 * max_density as f64 * cols as f64)
+    }
+
+    /// Whether `n` non-zeros in rows `0..=r` stop a build: over the budget, or (a prefix much
+    /// denser than the limit) over the early limit from the fourth row on.
+    fn too_dense(&self, n: usize, r: usize, budget: usize, early_limit: f64) -> bool {
+        n > budget || (r + 1 >= PROBE_ROWS && n as f64 > early_limit * (r + 1) as f64)
+    }
+
+    /// Grows the compaction buffers to at least `capacity` elements.
+    fn reserve(&mut self, capacity: usize) {
+        if self.indices.len() < capacity {
+            self.indices.resize(capacity, 0);
+            self.values.resize(capacity, 0.0);
+        }
     }
 
     /// The non-zeros of row `r` of the shard: column numbers and values.
@@ -285,6 +324,9 @@ impl Shard {
         if j < cols { self.column(j) } else { (&self.all_rows, &self.ones) }
     }
 }
+
+/// Rows a build scans before its early stop may refuse a dense batch (see [`Shard::probe`]).
+const PROBE_ROWS: usize = 4;
 
 /// Extra room at the end of the compaction buffers: a vector compaction stores 16 lanes
 /// whatever the count of non-zeros.

@@ -133,6 +133,41 @@ pub fn zip_map(dst: &mut Matrix, a: &Matrix, b: &Matrix, par: Par, f: impl Fn(f3
     });
 }
 
+/// An elementwise activation that a kernel applies to each output as it stores it, so that a
+/// layer and the activation after it take one pass over the batch instead of two (and, on
+/// several threads, one hand-over instead of two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FusedActivation {
+    /// `max(0, x)`, rounded as a separate pass of `x.max(0.0)` rounds it (exactly).
+    Relu,
+}
+
+impl FusedActivation {
+    /// The activation of one value.
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            FusedActivation::Relu => x.max(0.0),
+        }
+    }
+
+    /// Its derivative, from the activation's output `y` (for ReLU 1 where `y > 0`, else 0, as
+    /// PyTorch takes it at 0).
+    #[inline(always)]
+    pub fn derivative_from_output(self, y: f32) -> f32 {
+        match self {
+            FusedActivation::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
 /// `dst[i, j] += row[j]` for every row `i`: adds a bias to every sample.
 ///
 /// # Shapes
@@ -142,6 +177,21 @@ pub fn zip_map(dst: &mut Matrix, a: &Matrix, b: &Matrix, par: Par, f: impl Fn(f3
 /// If `row.len() != dst.cols()`.
 #[track_caller]
 pub fn add_row_vector(dst: &mut Matrix, row: &[f32], par: Par) {
+    add_row_vector_activated(dst, row, None, par);
+}
+
+/// [`add_row_vector`], then `activation` (if any) on every element, in the same pass: a
+/// layer's bias and the activation after it.
+///
+/// # Panics
+/// If `row.len() != dst.cols()`.
+#[track_caller]
+pub fn add_row_vector_activated(
+    dst: &mut Matrix,
+    row: &[f32],
+    activation: Option<FusedActivation>,
+    par: Par,
+) {
     assert!(
         row.len() == dst.cols(),
         "add_row_vector: dst is {:?} but the row has {} values",
@@ -151,8 +201,9 @@ pub fn add_row_vector(dst: &mut Matrix, row: &[f32], par: Par) {
     let cols = dst.cols();
     for_row_blocks(par, dst.as_mut_slice(), cols, |_, block| {
         for dst_row in block.chunks_exact_mut(cols) {
-            for (d, &b) in dst_row.iter_mut().zip(row) {
-                *d += b;
+            match activation {
+                None => dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d += b),
+                Some(f) => dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d = f.apply(*d + b)),
             }
         }
     });

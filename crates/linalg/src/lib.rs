@@ -42,8 +42,8 @@ mod team;
 
 pub use bytes::{scale_byte, scale_bytes};
 pub use elementwise::{
-    ELEMENTWISE_PARALLEL_THRESHOLD, add_row_vector, axpy, column_sums, for_each_row_block,
-    for_each_row_range, map, map_inplace, zip_map,
+    ELEMENTWISE_PARALLEL_THRESHOLD, FusedActivation, add_row_vector, add_row_vector_activated, axpy,
+    column_sums, for_each_row_block, for_each_row_range, map, map_inplace, zip_map,
 };
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};
@@ -51,5 +51,6 @@ pub use par::{Par, ThreadsError, num_threads, set_num_threads};
 pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};
 pub use sparse::{
     SPARSE_BUILD_PARALLEL_THRESHOLD, SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows, sparse_affine,
-    sparse_matmul, sparse_transpose_matmul, sparse_transpose_matmul_with_sums,
+    sparse_affine_activated, sparse_matmul, sparse_transpose_matmul, sparse_transpose_matmul_activated,
+    sparse_transpose_matmul_with_sums,
 };

@@ -7,11 +7,12 @@
 //! the "efficiently updatable" first layer of NNUE chess evaluators). Work scales with the
 //! non-zeros instead of the matrix size.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::par::MAX_STEALING_PARTS;
 use crate::team::SendPtr;
-use crate::{Matrix, Par};
+use crate::{FusedActivation, Matrix, Par};
 
 /// Below this many multiply-adds a sparse product runs on one thread whatever `par` says.
 ///
@@ -180,19 +181,30 @@ impl SparseRows {
 
     /// Builds each shard's by-column copy, each on the thread that built the shard.
     fn build_columns(&mut self, par: Par) {
-        let cols = self.cols;
-        let shards = &mut self.shards[..self.shard_count];
-        if shards.iter().all(|shard| shard.columns_built) {
+        if self.shards().iter().all(|shard| shard.columns_built) {
             return;
         }
+        self.build_columns_and(par, &|_| {});
+    }
+
+    /// Builds each shard's by-column copy where not built yet, then calls `rows_task` on the
+    /// shard's rows, each shard on the thread that built it: work on a batch's rows done in
+    /// the same hand-over as the copy.
+    fn build_columns_and(&mut self, par: Par, rows_task: &(dyn Fn(Range<usize>) + Sync)) {
+        let cols = self.cols;
+        let shards = &mut self.shards[..self.shard_count];
+        let work = |shard: &mut Shard| {
+            shard.build_columns(cols);
+            rows_task(shard.first_row..shard.first_row + shard.rows);
+        };
         if par == Par::Seq || shards.len() <= 1 {
-            shards.iter_mut().for_each(|shard| shard.build_columns(cols));
+            shards.iter_mut().for_each(work);
             return;
         }
         let base = SendPtr(shards.as_mut_ptr());
         crate::par::run_parts(shards.len(), &|part| {
             // SAFETY: each part takes a different shard; `shards` outlives the run.
-            unsafe { &mut *base.get().add(part) }.build_columns(cols);
+            work(unsafe { &mut *base.get().add(part) });
         });
     }
 }
@@ -518,6 +530,24 @@ pub fn sparse_matmul(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, par: Par) {
 /// If the shapes do not chain.
 #[track_caller]
 pub fn sparse_affine(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, bias: Option<&[f32]>, par: Par) {
+    sparse_affine_activated(dst, x, w_t, bias, None, par);
+}
+
+/// [`sparse_affine`], then `activation` (if any) on each element as it is stored: a layer and
+/// the activation after it in one pass, each element rounded as `sparse_affine` followed by a
+/// separate pass of the activation rounds it.
+///
+/// # Panics
+/// If the shapes do not chain.
+#[track_caller]
+pub fn sparse_affine_activated(
+    dst: &mut Matrix,
+    x: &SparseRows,
+    w_t: &Matrix,
+    bias: Option<&[f32]>,
+    activation: Option<FusedActivation>,
+    par: Par,
+) {
     assert!(
         w_t.rows() == x.cols
             && dst.shape() == [x.rows, w_t.cols()]
@@ -540,7 +570,7 @@ pub fn sparse_affine(dst: &mut Matrix, x: &SparseRows, w_t: &Matrix, bias: Optio
         shards[..s].iter().map(|shard| shard.nnz).sum::<usize>()
             + shards[s].row_starts[i - shards[s].first_row] as usize
     };
-    let target = Target { dst, bias, extra_row: None };
+    let target = Target { dst, bias, activation, extra_row: None };
     sum_listed_rows(target, x.nnz(), w_t, par, &entries_before, &|i| {
         let shard = &shards[i / shard_rows];
         std::iter::once(shard.row(i - shard.first_row))
@@ -579,18 +609,85 @@ pub fn sparse_transpose_matmul_with_sums(
     grad: &Matrix,
     par: Par,
 ) {
+    check_transpose_shapes(dst, column_sums.as_deref(), x, grad);
+    x.build_columns(par);
+    transpose_product(dst, column_sums, x, grad, par);
+}
+
+/// [`sparse_transpose_matmul_with_sums`] of `dz = grad · activation′(output)` (elementwise,
+/// the derivative taken from the activation's output), which is also written to `dz`: the
+/// weight gradient of a layer fused with the activation after it. Each thread scales the rows
+/// of the shard it built in the same hand-over as that shard's by-column copy, so the fusion
+/// saves a pass and a hand-over against scaling first. `dz` is computed as the activation
+/// layer's own backward pass computes it, to the bit.
+///
+/// # Shapes
+/// `x`: `[batch, in]`, `grad`, `output`, `dz`: `[batch, out]`, `dst`: `[in, out]`,
+/// `column_sums`: `[out]` (`dz` is resized)
+///
+/// # Panics
+/// If the shapes do not chain.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn sparse_transpose_matmul_activated(
+    dst: &mut Matrix,
+    column_sums: Option<&mut [f32]>,
+    x: &mut SparseRows,
+    grad: &Matrix,
+    output: &Matrix,
+    activation: FusedActivation,
+    dz: &mut Matrix,
+    par: Par,
+) {
+    assert!(
+        output.shape() == grad.shape() && grad.rows() == x.rows,
+        "sparse_transpose_matmul_activated: x [{}, {}], grad {:?} and output {:?} differ in shape",
+        x.rows,
+        x.cols,
+        grad.shape(),
+        output.shape()
+    );
+    check_transpose_shapes(dst, column_sums.as_deref(), x, grad);
+    dz.resize(grad.rows(), grad.cols());
+    let width = grad.cols();
+    let (grad_values, output_values) = (grad.as_slice(), output.as_slice());
+    let base = SendPtr(dz.as_mut_slice().as_mut_ptr());
+    x.build_columns_and(par, &|rows| {
+        let range = rows.start * width..rows.end * width;
+        // SAFETY: the shards' row ranges are disjoint and within `dz`, resized above and
+        // borrowed mutably for this call.
+        let dz = unsafe { std::slice::from_raw_parts_mut(base.get().add(range.start), range.len()) };
+        for ((d, &g), &y) in dz.iter_mut().zip(&grad_values[range.clone()]).zip(&output_values[range]) {
+            *d = g * activation.derivative_from_output(y);
+        }
+    });
+    transpose_product(dst, column_sums, x, dz, par);
+}
+
+/// The shape check of the transposed products.
+#[track_caller]
+fn check_transpose_shapes(dst: &Matrix, column_sums: Option<&[f32]>, x: &SparseRows, grad: &Matrix) {
     assert!(
         grad.rows() == x.rows
             && dst.shape() == [x.cols, grad.cols()]
-            && column_sums.as_ref().is_none_or(|sums| sums.len() == grad.cols()),
+            && column_sums.is_none_or(|sums| sums.len() == grad.cols()),
         "sparse_transpose_matmul: x [{}, {}]ᵀ · grad {:?} into dst {:?} and column sums of {:?} values",
         x.rows,
         x.cols,
         grad.shape(),
         dst.shape(),
-        column_sums.as_ref().map(|sums| sums.len())
+        column_sums.map(<[f32]>::len)
     );
-    x.build_columns(par);
+}
+
+/// The product of [`sparse_transpose_matmul_with_sums`] once the by-column copy is built.
+fn transpose_product(
+    dst: &mut Matrix,
+    column_sums: Option<&mut [f32]>,
+    x: &SparseRows,
+    grad: &Matrix,
+    par: Par,
+) {
     let (cols, batch) = (x.cols, x.rows);
     let shards = x.shards();
     // Shards in order, each column's entries in row order: the sum runs over the batch's
@@ -601,17 +698,18 @@ pub fn sparse_transpose_matmul_with_sums(
         before + if j > cols { batch } else { 0 }
     };
     let entries = x.nnz() + if column_sums.is_some() { batch } else { 0 };
-    let target = Target { dst, bias: None, extra_row: column_sums };
+    let target = Target { dst, bias: None, activation: None, extra_row: column_sums };
     sum_listed_rows(target, entries, grad, par, &entries_before, &|j| {
         shards.iter().map(move |shard| shard.column_or_ones(j, cols))
     })
 }
 
-/// Where [`sum_listed_rows`] stores its sums: the rows of `dst` (plus `bias` if given), then,
-/// if given, one more row in `extra_row`.
+/// Where [`sum_listed_rows`] stores its sums: the rows of `dst` (plus `bias` if given, then
+/// `activation` if given), then, if given, one more row in `extra_row`.
 struct Target<'a> {
     dst: &'a mut Matrix,
     bias: Option<&'a [f32]>,
+    activation: Option<FusedActivation>,
     extra_row: Option<&'a mut [f32]>,
 }
 
@@ -644,7 +742,7 @@ fn sum_listed_rows<'a, I>(
 ) where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
-    let Target { dst, bias, extra_row } = target;
+    let Target { dst, bias, activation, extra_row } = target;
     let width = source.cols();
     let dst_rows = dst.rows();
     let has_extra = extra_row.is_some();
@@ -657,14 +755,15 @@ fn sum_listed_rows<'a, I>(
         for r in start..end {
             // SAFETY: callers hand out disjoint row ranges; `dst` holds `dst_rows` rows of
             // `width` values and the extra row `width` values, both borrowed for this call.
-            let (row, bias) = unsafe {
+            let (row, epilogue) = unsafe {
                 if r < dst_rows {
-                    (std::slice::from_raw_parts_mut(dst_base.get().add(r * width), width), bias)
+                    let row = std::slice::from_raw_parts_mut(dst_base.get().add(r * width), width);
+                    (row, Epilogue { bias, activation })
                 } else {
-                    (std::slice::from_raw_parts_mut(extra_base.get(), width), None)
+                    (std::slice::from_raw_parts_mut(extra_base.get(), width), Epilogue::NONE)
                 }
             };
-            gather_rows(row, lists(r), source, width, bias);
+            gather_rows(row, lists(r), source, width, epilogue);
         }
     };
     let parts = match par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS) {
@@ -695,25 +794,62 @@ fn sum_listed_rows<'a, I>(
     crate::par::run_ranges_stealing(&bounds[..=parts], chunk, &sum_rows);
 }
 
-/// `dst = Σ over the entries (k, v) of lists of v · source[k]` (then `+ bias`, if given),
-/// where `source` holds rows of `width = dst.len()` values.
-fn gather_rows<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, bias: Option<&[f32]>)
+/// What [`gather_rows`] does to each sum as it stores it: adds `bias[j]` (if given), then
+/// applies `activation` (if given).
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: Option<&'a [f32]>,
+    activation: Option<FusedActivation>,
+}
+
+impl Epilogue<'_> {
+    /// The sums as they are.
+    const NONE: Self = Epilogue { bias: None, activation: None };
+
+    /// Finishes the sums `acc` of outputs `start..start + acc.len()` into `dst`.
+    #[inline(always)]
+    fn store(self, dst: &mut [f32], acc: &[f32], start: usize) {
+        let dst = &mut dst[start..start + acc.len()];
+        match (self.bias, self.activation) {
+            (None, None) => dst.copy_from_slice(acc),
+            (Some(bias), None) => {
+                for ((d, &a), &b) in dst.iter_mut().zip(acc).zip(&bias[start..]) {
+                    *d = a + b;
+                }
+            }
+            (None, Some(f)) => {
+                for (d, &a) in dst.iter_mut().zip(acc) {
+                    *d = f.apply(a);
+                }
+            }
+            (Some(bias), Some(f)) => {
+                for ((d, &a), &b) in dst.iter_mut().zip(acc).zip(&bias[start..]) {
+                    *d = f.apply(a + b);
+                }
+            }
+        }
+    }
+}
+
+/// `dst = Σ over the entries (k, v) of lists of v · source[k]`, finished by `epilogue` (a
+/// bias, an activation), where `source` holds rows of `width = dst.len()` values.
+fn gather_rows<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, epilogue: Epilogue<'_>)
 where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        unsafe { gather_rows_avx512(dst, lists, source, width, bias) };
+        unsafe { gather_rows_avx512(dst, lists, source, width, epilogue) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for (checked above).
-        unsafe { gather_rows_fma(dst, lists, source, width, bias) };
+        unsafe { gather_rows_fma(dst, lists, source, width, epilogue) };
         return;
     }
-    gather_rows_generic::<false, 64, I>(dst, lists, source, width, bias);
+    gather_rows_generic::<false, 64, I>(dst, lists, source, width, epilogue);
 }
 
 /// With 32 vector registers of 16 values, a block of 128 outputs (8 registers) stays in
@@ -722,20 +858,20 @@ where
 /// with blocks of 64 on AVX2, 213 µs here; weight gradient 249 against 208 µs).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn gather_rows_avx512<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, bias: Option<&[f32]>)
+fn gather_rows_avx512<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, epilogue: Epilogue<'_>)
 where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
-    gather_rows_generic::<true, 128, I>(dst, lists, source, width, bias);
+    gather_rows_generic::<true, 128, I>(dst, lists, source, width, epilogue);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn gather_rows_fma<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, bias: Option<&[f32]>)
+fn gather_rows_fma<'a, I>(dst: &mut [f32], lists: I, source: &[f32], width: usize, epilogue: Epilogue<'_>)
 where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
-    gather_rows_generic::<true, 64, I>(dst, lists, source, width, bias);
+    gather_rows_generic::<true, 64, I>(dst, lists, source, width, epilogue);
 }
 
 /// How many entries ahead [`gather_rows_generic`] asks for the source rows it will read:
@@ -772,17 +908,18 @@ fn gather_rows_generic<'a, const FMA: bool, const BLOCK: usize, I>(
     lists: I,
     source: &[f32],
     width: usize,
-    bias: Option<&[f32]>,
+    epilogue: Epilogue<'_>,
 ) where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
-    let start = gather_row_blocks::<FMA, BLOCK, I>(dst, 0, lists.clone(), source, width, bias);
-    let start = gather_row_blocks::<FMA, 64, I>(dst, start, lists.clone(), source, width, bias);
+    let start = gather_row_blocks::<FMA, BLOCK, I>(dst, 0, lists.clone(), source, width, epilogue);
+    let start = gather_row_blocks::<FMA, 64, I>(dst, start, lists.clone(), source, width, epilogue);
     let len = dst.len();
     let madd = |acc: f32, v: f32, w: f32| if FMA { v.mul_add(w, acc) } else { acc + v * w };
     if start < len {
-        let tail = &mut dst[start..];
-        tail.fill(0.0);
+        // Fewer than 64 outputs left: sums on the stack, at most 63 of them.
+        let mut acc = [0.0f32; 64];
+        let tail = &mut acc[..len - start];
         for (indices, values) in lists {
             for (&i, &v) in indices.iter().zip(values) {
                 let at = i as usize * width + start;
@@ -792,11 +929,7 @@ fn gather_rows_generic<'a, const FMA: bool, const BLOCK: usize, I>(
                 }
             }
         }
-        if let Some(bias) = bias {
-            for (a, &b) in tail.iter_mut().zip(&bias[start..]) {
-                *a += b;
-            }
-        }
+        epilogue.store(dst, tail, start);
     }
 }
 
@@ -809,7 +942,7 @@ fn gather_row_blocks<'a, const FMA: bool, const BLOCK: usize, I>(
     lists: I,
     source: &[f32],
     width: usize,
-    bias: Option<&[f32]>,
+    epilogue: Epilogue<'_>,
 ) -> usize
 where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
@@ -830,15 +963,7 @@ where
                 }
             }
         }
-        match bias {
-            Some(bias) => {
-                let bias: &[f32; BLOCK] = bias[start..start + BLOCK].try_into().expect("BLOCK values");
-                for j in 0..BLOCK {
-                    dst[start + j] = acc[j] + bias[j];
-                }
-            }
-            None => dst[start..start + BLOCK].copy_from_slice(&acc),
-        }
+        epilogue.store(dst, &acc, start);
         start += BLOCK;
     }
     start
@@ -849,7 +974,7 @@ mod tests {
     use super::*;
 
     /// Blocks of 128 outputs (the AVX-512 path) and of 64 (the AVX2 path) give the same bits,
-    /// at widths that use whole blocks, a mix, and a tail, with and without a bias.
+    /// at widths that use whole blocks, a mix, and a tail, with and without a bias and a ReLU.
     #[test]
     fn block_sizes_agree() {
         let rows = 7;
@@ -858,13 +983,18 @@ mod tests {
             let bias: Vec<f32> = (0..width).map(|k| (k as f32 - 3.0) / 9.0).collect();
             let indices = [0u32, 2, 3, 6];
             let values = [0.5f32, -1.25, 3.0e-3, 7.5];
-            for bias in [None, Some(&bias[..])] {
+            for (bias, activation) in [None, Some(&bias[..])]
+                .into_iter()
+                .flat_map(|b| [(b, None), (b, Some(FusedActivation::Relu))])
+            {
                 let lists = || std::iter::once((&indices[..], &values[..]));
                 let (mut wide, mut narrow) = (vec![f32::NAN; width], vec![f32::NAN; width]);
-                gather_rows_generic::<true, 128, _>(&mut wide, lists(), &source, width, bias);
-                gather_rows_generic::<true, 64, _>(&mut narrow, lists(), &source, width, bias);
+                let epilogue = Epilogue { bias, activation };
+                gather_rows_generic::<true, 128, _>(&mut wide, lists(), &source, width, epilogue);
+                gather_rows_generic::<true, 64, _>(&mut narrow, lists(), &source, width, epilogue);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&wide), bits(&narrow), "width {width}, bias {}", bias.is_some());
+                let what = format!("width {width}, bias {}, {activation:?}", bias.is_some());
+                assert_eq!(bits(&wide), bits(&narrow), "{what}");
                 // And both are the sums themselves, entry by entry in order.
                 for (j, &got) in wide.iter().enumerate() {
                     let mut want = 0.0f32;
@@ -874,7 +1004,10 @@ mod tests {
                     if let Some(bias) = bias {
                         want += bias[j];
                     }
-                    assert_eq!(got.to_bits(), want.to_bits(), "width {width}, output {j}");
+                    if activation.is_some() {
+                        want = want.max(0.0);
+                    }
+                    assert_eq!(got.to_bits(), want.to_bits(), "{what}, output {j}");
                 }
             }
         }

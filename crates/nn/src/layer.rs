@@ -1,6 +1,6 @@
 //! The [`Layer`] trait: forward, backward and parameters, as in the lesson.
 
-use percept_linalg::{Matrix, SparseRows};
+use percept_linalg::{FusedActivation, Matrix, SparseRows};
 
 /// Whether a forward pass is for training or for evaluation. Passed explicitly to every
 /// forward pass, so there is no train/eval switch to forget (layers such as dropout use it).
@@ -91,6 +91,26 @@ pub trait Layer: Send {
     /// Calls `visitor` on each parameter with its gradient, always in the same order.
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
         let _ = visitor;
+    }
+
+    /// The activation this layer is, when the layer before it may apply it to its own output
+    /// in the same pass ([`crate::ReLU`] returns `Some(FusedActivation::Relu)`); `None`, the
+    /// default, for every other layer.
+    fn fusable_activation(&self) -> Option<FusedActivation> {
+        None
+    }
+
+    /// Makes this layer apply `activation` to its output, or stops it with `None`, and
+    /// returns whether it does so (the default does not, and returns `activation.is_none()`).
+    ///
+    /// A [`crate::Sequential`] calls this before every forward pass: when layer `i + 1` is a
+    /// [`Layer::fusable_activation`] and layer `i` accepts it, the model runs layer `i`
+    /// activated and skips layer `i + 1`, forward and backward. While fused, `forward` and
+    /// `forward_sparse` return the activated output, and `backward` takes that output and the
+    /// gradient with respect to it, and computes the same gradients as the two layers would,
+    /// bit for bit. ([`crate::Linear`] fuses ReLU: Keras' `Dense(activation="relu")`.)
+    fn fuse_activation(&mut self, activation: Option<FusedActivation>) -> bool {
+        activation.is_none()
     }
 
     /// The number of trainable scalars.

@@ -57,5 +57,6 @@ pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Hinge, Huber, Loss, Mae, Mse, NllLoss,
     SoftmaxCrossEntropy, Sum, Targets, zero_one_loss,
 };
+pub use percept_linalg::FusedActivation;
 pub use sequential::Sequential;
 pub use spec::LayerSpec;

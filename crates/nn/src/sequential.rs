@@ -12,6 +12,11 @@ use crate::{Layer, Mode, NnError, Param, Parameters};
 /// so after the first batch a training step allocates nothing. Layer sizes are checked when a
 /// layer is added, and the input width on every forward pass.
 ///
+/// A layer followed by an activation it can apply to its own output runs fused with it
+/// ([`Layer::fuse_activation`]: a [`crate::Linear`] followed by a [`crate::ReLU`] is one pass
+/// over the batch each way instead of two, like Keras' `Dense(activation="relu")`). Outputs
+/// and gradients are the same bits either way; [`Sequential::set_fusion`] turns it off.
+///
 /// ```
 /// use percept_nn::{Linear, Mode, ReLU, Sequential, seeded_rng};
 /// use percept_linalg::Matrix;
@@ -38,6 +43,21 @@ pub struct Sequential {
     /// `grads[i]` is `∂loss/∂activations[i]`, for `i ≥ 1` (the model's input needs none).
     grads: Vec<Matrix>,
     has_forward: bool,
+    /// How each layer ran in the last forward pass (see [`Run`]).
+    plan: Vec<Run>,
+    /// Set by [`Sequential::set_fusion`]`(false)`.
+    unfused: bool,
+}
+
+/// How [`Sequential`] runs a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// On its own: layer `i` reads `activations[i]` and writes `activations[i + 1]`.
+    Alone,
+    /// With the activation layer after it fused in: writes `activations[i + 2]`.
+    Fused,
+    /// Skipped: the activation that the layer before it applied.
+    Skipped,
 }
 
 impl Sequential {
@@ -82,8 +102,39 @@ impl Sequential {
             self.activations.push(Matrix::default());
         }
         self.grads.resize_with(self.activations.len(), Matrix::default);
+        self.plan.push(Run::Alone);
         self.has_forward = false;
         Ok(self)
+    }
+
+    /// Whether a layer followed by an activation that it can apply itself runs fused with it
+    /// (the default) or each layer runs on its own: the same results, one pass fewer each way
+    /// per fused pair. Takes effect at the next forward pass.
+    pub fn set_fusion(&mut self, on: bool) {
+        self.unfused = !on;
+        self.has_forward = false;
+    }
+
+    /// Decides which layers run fused (see [`Run`]), and tells each layer.
+    fn plan_fusion(&mut self) {
+        let mut i = 0;
+        while i < self.layers.len() {
+            let next = self.layers.get(i + 1).and_then(|l| l.fusable_activation()).filter(|_| !self.unfused);
+            if next.is_some() && self.layers[i].fuse_activation(next) {
+                self.plan[i] = Run::Fused;
+                self.plan[i + 1] = Run::Skipped;
+                i += 2;
+            } else {
+                self.layers[i].fuse_activation(None);
+                self.plan[i] = Run::Alone;
+                i += 1;
+            }
+        }
+    }
+
+    /// The index into `activations` (and `grads`) of layer `i`'s output as last run.
+    fn output_index(&self, i: usize) -> usize {
+        if self.plan[i] == Run::Fused { i + 2 } else { i + 1 }
     }
 
     /// Calls `visitor` on every layer's non-trainable state ([`Layer::visit_buffers`]), in
@@ -203,14 +254,19 @@ impl Sequential {
     }
 
     fn run_forward(&mut self, mode: Mode) -> &Matrix {
+        self.plan_fusion();
         self.run_forward_from(0, mode)
     }
 
-    /// Runs layers `first..` (each on the previous one's output).
+    /// Runs layers `first..` as planned (each on the previous one's output).
     fn run_forward_from(&mut self, first: usize, mode: Mode) -> &Matrix {
         for (i, layer) in self.layers.iter_mut().enumerate().skip(first) {
             let (done, rest) = self.activations.split_at_mut(i + 1);
-            layer.forward(&done[i], &mut rest[0], mode);
+            match self.plan[i] {
+                Run::Alone => layer.forward(&done[i], &mut rest[0], mode),
+                Run::Fused => layer.forward(&done[i], &mut rest[1], mode),
+                Run::Skipped => {}
+            }
         }
         self.has_forward = true;
         self.activations.last().expect("activations holds at least the input")
@@ -236,12 +292,14 @@ impl Sequential {
     /// [`NnError::DenseInputOnly`] if the first layer does not take sparse input.
     pub fn forward_sparse_swap(&mut self, input: &mut SparseRows, mode: Mode) -> Result<&Matrix, NnError> {
         self.check_input_shape(input.shape(), mode)?;
-        let Some(first) = self.layers.first_mut().filter(|layer| layer.takes_sparse_input()) else {
+        if !self.takes_sparse_input() {
             let layer =
                 self.layers.first().map_or_else(|| "an empty model".to_string(), |l| l.name().to_string());
             return Err(NnError::DenseInputOnly { layer });
-        };
-        first.forward_sparse(input, &mut self.activations[1], mode);
+        }
+        self.plan_fusion();
+        let output = self.output_index(0);
+        self.layers[0].forward_sparse(input, &mut self.activations[output], mode);
         Ok(self.run_forward_from(1, mode))
     }
 
@@ -268,14 +326,22 @@ impl Sequential {
             let layer = self.layers.last().map_or_else(String::new, |l| l.name().to_string());
             return Err(NnError::OutputGradShape { index, layer, expected, got: output_grad.shape() });
         }
-        let last = self.layers.len().saturating_sub(1);
-        for (i, layer) in self.layers.iter_mut().enumerate().rev() {
-            let (grads_in, grads_out) = self.grads.split_at_mut(i + 1);
-            let grad = if i == last { output_grad } else { &grads_out[0] };
-            let input_grad = if i == 0 { None } else { Some(&mut grads_in[i]) };
-            layer.backward(&self.activations[i], &self.activations[i + 1], grad, input_grad);
+        for i in (0..self.layers.len()).rev() {
+            if self.plan[i] != Run::Skipped {
+                self.backward_layer(i, output_grad, i > 0);
+            }
         }
         Ok(())
+    }
+
+    /// Runs layer `i`'s backward pass as planned, from `output_grad` if its output is the
+    /// model's, else from the gradient the layer after it left.
+    fn backward_layer(&mut self, i: usize, output_grad: &Matrix, with_input_grad: bool) {
+        let output = self.output_index(i);
+        let (grads_in, grads_out) = self.grads.split_at_mut(i + 1);
+        let grad = if output == self.layers.len() { output_grad } else { &grads_out[output - i - 1] };
+        let input_grad = if with_input_grad { Some(&mut grads_in[i]) } else { None };
+        self.layers[i].backward(&self.activations[i], &self.activations[output], grad, input_grad);
     }
 
     /// Like [`Sequential::backward`], but also computes `∂loss/∂input` and returns it.
@@ -287,9 +353,7 @@ impl Sequential {
         if self.layers.is_empty() {
             self.grads[0].copy_from(output_grad);
         } else {
-            let (grads_in, grads_out) = self.grads.split_at_mut(1);
-            let grad = if self.layers.len() == 1 { output_grad } else { &grads_out[0] };
-            self.layers[0].backward(&self.activations[0], &self.activations[1], grad, Some(&mut grads_in[0]));
+            self.backward_layer(0, output_grad, true);
         }
         Ok(&self.grads[0])
     }

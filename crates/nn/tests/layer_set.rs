@@ -247,3 +247,106 @@ fn batch_norm_needs_two_samples_in_training_and_says_so() {
     assert_eq!(model.forward(&ones(1, 3), Mode::Eval).expect("evaluation").shape(), [1, 4]);
     assert_eq!(model.forward(&ones(2, 3), Mode::Train).expect("two samples").shape(), [2, 4]);
 }
+
+/// A `Linear` followed by a `ReLU` runs fused (one pass each way): the model's output, input
+/// gradient and every parameter gradient are the bits of running each layer on its own, for
+/// an input the first layer takes sparse, a dense one, and a batch handed over in sparse form.
+/// The model has a fused pair at the start, one at the end, and a second ReLU in a row (which
+/// runs on its own).
+#[test]
+fn fused_activations_give_the_bits_of_separate_layers() {
+    use percept_linalg::{Par, SparseRows};
+    let build = || {
+        let mut rng = seeded_rng(3);
+        let mut model = Sequential::new();
+        model
+            .add(Linear::new(50, 20, &mut rng))
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(Linear::new(20, 16, &mut rng))
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(Linear::new(16, 5, &mut rng))
+            .unwrap()
+            .add(ReLU)
+            .unwrap();
+        model
+    };
+    let sparse_input =
+        Matrix::from_fn(
+            30,
+            50,
+            |r, c| if (r * 7 + c * 3) % 6 == 0 { (r + c) as f32 / 40.0 - 0.5 } else { 0.0 },
+        );
+    let dense_input = Matrix::from_fn(30, 50, |r, c| ((r * 13 + c * 7) % 17) as f32 / 8.0 - 1.0);
+    // Signs of both kinds, so that masked gradients are ±0 as the ReLU layer makes them.
+    let output_grad = Matrix::from_fn(30, 5, |r, c| (r as f32 - 3.0 * c as f32) / 10.0);
+    let bits = |m: &Matrix| m.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for (input, handed_sparse) in [(&sparse_input, false), (&dense_input, false), (&sparse_input, true)] {
+        let run = |fused: bool| {
+            let mut model = build();
+            model.set_fusion(fused);
+            let output = if handed_sparse {
+                let mut rows = SparseRows::new();
+                assert!(rows.try_from_dense(input, 1.0, Par::current()));
+                model.forward_sparse_swap(&mut rows, Mode::Train).unwrap().clone()
+            } else {
+                model.forward(input, Mode::Train).unwrap().clone()
+            };
+            let input_grad = model.backward_with_input_grad(&output_grad).unwrap().clone();
+            let mut grads = Vec::new();
+            model.visit_parameters(&mut |p| grads.push(bits(p.grad)));
+            let eval = model.forward(input, Mode::Eval).unwrap().clone();
+            (bits(&output), bits(&input_grad), grads, bits(&eval))
+        };
+        let (fused, separate) = (run(true), run(false));
+        assert!(fused.0.contains(&0) && fused.0.iter().any(|&b| b != 0), "some outputs clipped");
+        assert_eq!(fused, separate, "sparse input {}", handed_sparse);
+    }
+}
+
+/// The activation layer that a `Linear` takes over does not run: not forward, not backward.
+#[test]
+fn a_fused_activation_layer_is_skipped() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// A ReLU that counts its calls.
+    struct Counted(Arc<AtomicUsize>);
+    impl Layer for Counted {
+        fn name(&self) -> &'static str {
+            "Counted"
+        }
+        fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            ReLU.forward(input, output, mode);
+        }
+        fn backward(
+            &mut self,
+            input: &Matrix,
+            output: &Matrix,
+            grad: &Matrix,
+            input_grad: Option<&mut Matrix>,
+        ) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            ReLU.backward(input, output, grad, input_grad);
+        }
+        fn fusable_activation(&self) -> Option<FusedActivation> {
+            Some(FusedActivation::Relu)
+        }
+    }
+    for fused in [true, false] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut rng = seeded_rng(0);
+        let mut model = Sequential::new();
+        model.add(Linear::new(4, 3, &mut rng)).unwrap().add(Counted(Arc::clone(&calls))).unwrap();
+        model.set_fusion(fused);
+        let output = model.forward(&ones(2, 4), Mode::Train).unwrap().clone();
+        model.backward(&ones(2, 3)).unwrap();
+        assert!(output.as_slice().iter().all(|&v| v >= 0.0));
+        assert_eq!(calls.load(Ordering::Relaxed), if fused { 0 } else { 2 }, "fused: {fused}");
+    }
+}

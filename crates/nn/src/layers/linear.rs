@@ -1,8 +1,8 @@
 //! `Linear`: the fully connected layer.
 
 use percept_linalg::{
-    Accum, Matrix, Par, SparseRows, add_row_vector, column_sums, matmul, sparse_affine,
-    sparse_transpose_matmul_with_sums,
+    Accum, FusedActivation, Matrix, Par, SparseRows, add_row_vector_activated, column_sums, matmul,
+    sparse_affine_activated, sparse_transpose_matmul_activated, sparse_transpose_matmul_with_sums, zip_map,
 };
 
 use crate::{Init, Layer, Mode, Param, Rng};
@@ -39,6 +39,10 @@ pub struct Linear {
     weight_grad: Matrix,
     bias_grad: Matrix,
     sparse: SparseInput,
+    /// The activation applied to the output, while a [`crate::Sequential`] fuses one.
+    activation: Option<FusedActivation>,
+    /// While fused: the gradient with respect to the output before the activation (reused).
+    pre_activation_grad: Matrix,
 }
 
 /// Inputs with at most this fraction of non-zero values take the sparse path.
@@ -121,6 +125,8 @@ impl Linear {
             weight,
             bias,
             sparse: SparseInput::default(),
+            activation: None,
+            pre_activation_grad: Matrix::default(),
         }
     }
 
@@ -185,12 +191,13 @@ impl Layer for Linear {
         if sparse.rows.try_from_dense(input, SPARSE_INPUT_MAX_DENSITY, par) {
             // Row i of the output: Σ over non-zero features j of input[i, j] · weight[j, ·],
             // plus the bias.
-            sparse_affine(output, &sparse.rows, &self.weight, Some(self.bias.as_slice()), par);
+            let bias = Some(self.bias.as_slice());
+            sparse_affine_activated(output, &sparse.rows, &self.weight, bias, self.activation, par);
             let (address, shape) = identity(input);
             sparse.source = SparseSource::Dense(address, shape);
         } else {
             matmul(output, Accum::Replace, input, &self.weight, 1.0, par);
-            add_row_vector(output, self.bias.as_slice(), par);
+            add_row_vector_activated(output, self.bias.as_slice(), self.activation, par);
             sparse.source = SparseSource::Nothing;
         }
     }
@@ -214,7 +221,8 @@ impl Layer for Linear {
         std::mem::swap(&mut self.sparse.rows, input);
         output.resize(rows, self.weight.cols());
         let par = Par::current();
-        sparse_affine(output, &self.sparse.rows, &self.weight, Some(self.bias.as_slice()), par);
+        let bias = Some(self.bias.as_slice());
+        sparse_affine_activated(output, &self.sparse.rows, &self.weight, bias, self.activation, par);
         self.sparse.source = SparseSource::Given;
         true
     }
@@ -226,11 +234,16 @@ impl Layer for Linear {
     /// `∂L/∂input = dz · weightᵀ` (the lesson's `dW = dz.T @ x`, `db = dz.sum(0)`,
     /// `dx = dz @ W`, with its `W` being our `weightᵀ`). Sums over the batch: any averaging
     /// belongs to the loss.
+    ///
+    /// While fused with an activation ([`Layer::fuse_activation`]), `output` and `output_grad`
+    /// are those of the activated output, and `dz` is `output_grad` times the activation's
+    /// derivative, computed as the activation layer's own backward pass computes it (on the
+    /// sparse path, in the same hand-over as the by-column copy of the input).
     #[track_caller]
     fn backward(
         &mut self,
         input: &Matrix,
-        _output: &Matrix,
+        output: &Matrix,
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
@@ -245,21 +258,68 @@ impl Layer for Linear {
             input_shape[0],
             self.weight.cols()
         );
+        if let Some(activation) = self.activation {
+            assert!(
+                output.shape() == output_grad.shape(),
+                "{} with {activation:?}: output has shape {:?} but its gradient {:?}",
+                self.describe(),
+                output.shape(),
+                output_grad.shape()
+            );
+        }
         let par = Par::current();
         let sparse = &mut self.sparse;
         let (address, shape) = identity(input);
-        if given || sparse.source == SparseSource::Dense(address, shape) {
+        let sparse_path = given || sparse.source == SparseSource::Dense(address, shape);
+        let (weight_grad, bias_grad) = (&mut self.weight_grad, self.bias_grad.as_mut_slice());
+        let dz_buffer = &mut self.pre_activation_grad;
+        let dz = match self.activation {
             // Row j of ∂L/∂weight: Σ over samples i where input[i, j] ≠ 0 of input[i, j] · dz[i, ·];
             // ∂L/∂bias in the same pass.
-            let (weight_grad, bias_grad) = (&mut self.weight_grad, Some(self.bias_grad.as_mut_slice()));
-            sparse_transpose_matmul_with_sums(weight_grad, bias_grad, &mut sparse.rows, output_grad, par);
-        } else {
-            matmul(&mut self.weight_grad, Accum::Replace, input.t(), output_grad, 1.0, par);
-            column_sums(self.bias_grad.as_mut_slice(), Accum::Replace, output_grad);
-        }
+            Some(activation) if sparse_path => {
+                let rows = &mut sparse.rows;
+                let bias_grad = Some(bias_grad);
+                sparse_transpose_matmul_activated(
+                    weight_grad,
+                    bias_grad,
+                    rows,
+                    output_grad,
+                    output,
+                    activation,
+                    dz_buffer,
+                    par,
+                );
+                &*dz_buffer
+            }
+            None if sparse_path => {
+                sparse_transpose_matmul_with_sums(
+                    weight_grad,
+                    Some(bias_grad),
+                    &mut sparse.rows,
+                    output_grad,
+                    par,
+                );
+                output_grad
+            }
+            activation => {
+                let dz = match activation {
+                    Some(activation) => {
+                        dz_buffer.resize(output_grad.rows(), output_grad.cols());
+                        zip_map(dz_buffer, output_grad, output, par, |grad, y| {
+                            grad * activation.derivative_from_output(y)
+                        });
+                        &*dz_buffer
+                    }
+                    None => output_grad,
+                };
+                matmul(weight_grad, Accum::Replace, input.t(), dz, 1.0, par);
+                column_sums(bias_grad, Accum::Replace, dz);
+                dz
+            }
+        };
         if let Some(input_grad) = input_grad {
             input_grad.resize(input_shape[0], input_shape[1]);
-            matmul(input_grad, Accum::Replace, output_grad, self.weight.t(), 1.0, par);
+            matmul(input_grad, Accum::Replace, dz, self.weight.t(), 1.0, par);
         }
     }
 
@@ -270,5 +330,10 @@ impl Layer for Linear {
 
     fn num_parameters(&self) -> usize {
         self.weight.len() + self.bias.len()
+    }
+
+    fn fuse_activation(&mut self, activation: Option<FusedActivation>) -> bool {
+        self.activation = activation;
+        true
     }
 }

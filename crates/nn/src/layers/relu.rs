@@ -3,7 +3,7 @@
 use percept_linalg::Matrix;
 
 use super::activation::{backward_from_output, forward_elementwise};
-use crate::{Layer, Mode};
+use crate::{FusedActivation, Layer, Mode};
 
 /// Rectified linear unit: `y = max(0, x)`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,7 +21,7 @@ impl Layer for ReLU {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| x.max(0.0));
+        forward_elementwise(input, output, |x| FusedActivation::Relu.apply(x));
     }
 
     /// `∂L/∂x = ∂L/∂y · [y > 0]` (the derivative at 0 is taken as 0, as PyTorch does).
@@ -32,6 +32,11 @@ impl Layer for ReLU {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
-        backward_from_output(output, output_grad, input_grad, |y| if y > 0.0 { 1.0 } else { 0.0 });
+        let relu = FusedActivation::Relu;
+        backward_from_output(output, output_grad, input_grad, |y| relu.derivative_from_output(y));
+    }
+
+    fn fusable_activation(&self) -> Option<FusedActivation> {
+        Some(FusedActivation::Relu)
     }
 }

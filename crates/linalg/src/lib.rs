@@ -50,7 +50,7 @@ pub use matrix::{Matrix, MatrixRef};
 pub use par::{Par, ThreadsError, num_threads, set_num_threads};
 pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};
 pub use sparse::{
-    SPARSE_BUILD_PARALLEL_THRESHOLD, SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows, sparse_affine,
-    sparse_affine_activated, sparse_matmul, sparse_transpose_matmul, sparse_transpose_matmul_activated,
-    sparse_transpose_matmul_with_sums,
+    RowsDone, SPARSE_BUILD_PARALLEL_THRESHOLD, SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows,
+    WeightGradExtras, sparse_affine, sparse_affine_activated, sparse_matmul, sparse_transpose_matmul,
+    sparse_transpose_matmul_with_sums, sparse_weight_grad,
 };

@@ -570,7 +570,7 @@ pub fn sparse_affine_activated(
         shards[..s].iter().map(|shard| shard.nnz).sum::<usize>()
             + shards[s].row_starts[i - shards[s].first_row] as usize
     };
-    let target = Target { dst, bias, activation, extra_row: None };
+    let target = Target { dst, bias, activation, extra_row: None, rows_done: None };
     sum_listed_rows(target, x.nnz(), w_t, par, &entries_before, &|i| {
         let shard = &shards[i / shard_rows];
         std::iter::once(shard.row(i - shard.first_row))
@@ -611,43 +611,64 @@ pub fn sparse_transpose_matmul_with_sums(
 ) {
     check_transpose_shapes(dst, column_sums.as_deref(), x, grad);
     x.build_columns(par);
-    transpose_product(dst, column_sums, x, grad, par);
+    transpose_product(dst, column_sums, x, grad, None, par);
 }
 
-/// [`sparse_transpose_matmul_with_sums`] of `dz = grad · activation′(output)` (elementwise,
-/// the derivative taken from the activation's output), which is also written to `dz`: the
-/// weight gradient of a layer fused with the activation after it. Each thread scales the rows
-/// of the shard it built in the same hand-over as that shard's by-column copy, so the fusion
-/// saves a pass and a hand-over against scaling first. `dz` is computed as the activation
-/// layer's own backward pass computes it, to the bit.
+/// A callback of [`WeightGradExtras::rows_done`]: a block of finished rows (their range in
+/// the destination, and their values).
+pub type RowsDone<'a> = dyn Fn(Range<usize>, &[f32]) + Sync + 'a;
+
+/// What [`sparse_weight_grad`] does besides `dst = xᵀ · dz`.
+#[derive(Default)]
+pub struct WeightGradExtras<'a> {
+    /// Receives `Σ_i dz[i, ·]` (a layer's bias gradient), summed in the same pass as
+    /// [`sparse_transpose_matmul_with_sums`] sums it.
+    pub column_sums: Option<&'a mut [f32]>,
+    /// `(activation, output, dz)`: the product is taken of `dz = grad · activation′(output)`
+    /// (elementwise, the derivative from the activation's output), written to `dz` (resized)
+    /// as the activation layer's own backward pass computes it, to the bit: the weight
+    /// gradient of a layer fused with the activation after it. Each thread scales the rows of
+    /// the shard of `x` it built in the same hand-over as that shard's by-column copy, which
+    /// saves a pass and a hand-over against scaling first.
+    pub through_activation: Option<(FusedActivation, &'a Matrix, &'a mut Matrix)>,
+    /// Called with each block of finished rows of `dst` (their range and values), on the
+    /// thread that summed them, while they are in its cache: for work that may start on a row
+    /// as soon as it is final, such as an optimizer's update of the matching weight rows.
+    /// Every row is handed over exactly once; blocks may run at the same time on different
+    /// threads.
+    pub rows_done: Option<&'a RowsDone<'a>>,
+}
+
+/// `dst = xᵀ · dz` with `x` sparse, `dz = grad` unless [`WeightGradExtras`] asks for more: the
+/// weight gradient of a layer whose input is `x` ([`sparse_transpose_matmul`]) with its bias
+/// gradient, a fused activation's derivative and a callback per block of finished rows.
 ///
 /// # Shapes
-/// `x`: `[batch, in]`, `grad`, `output`, `dz`: `[batch, out]`, `dst`: `[in, out]`,
-/// `column_sums`: `[out]` (`dz` is resized)
+/// `x`: `[batch, in]`, `grad` (and an activation's `output`): `[batch, out]`, `dst`:
+/// `[in, out]`, `column_sums`: `[out]`
 ///
 /// # Panics
 /// If the shapes do not chain.
 #[track_caller]
-#[allow(clippy::too_many_arguments)]
-pub fn sparse_transpose_matmul_activated(
+pub fn sparse_weight_grad(
     dst: &mut Matrix,
-    column_sums: Option<&mut [f32]>,
     x: &mut SparseRows,
     grad: &Matrix,
-    output: &Matrix,
-    activation: FusedActivation,
-    dz: &mut Matrix,
+    extras: WeightGradExtras<'_>,
     par: Par,
 ) {
-    assert!(
-        output.shape() == grad.shape() && grad.rows() == x.rows,
-        "sparse_transpose_matmul_activated: x [{}, {}], grad {:?} and output {:?} differ in shape",
-        x.rows,
-        x.cols,
-        grad.shape(),
-        output.shape()
-    );
+    let WeightGradExtras { column_sums, through_activation, rows_done } = extras;
     check_transpose_shapes(dst, column_sums.as_deref(), x, grad);
+    let Some((activation, output, dz)) = through_activation else {
+        x.build_columns(par);
+        return transpose_product(dst, column_sums, x, grad, rows_done, par);
+    };
+    assert!(
+        output.shape() == grad.shape(),
+        "sparse_weight_grad: the activation's output {:?} and its gradient {:?} differ in shape",
+        output.shape(),
+        grad.shape()
+    );
     dz.resize(grad.rows(), grad.cols());
     let width = grad.cols();
     let (grad_values, output_values) = (grad.as_slice(), output.as_slice());
@@ -661,7 +682,7 @@ pub fn sparse_transpose_matmul_activated(
             *d = g * activation.derivative_from_output(y);
         }
     });
-    transpose_product(dst, column_sums, x, dz, par);
+    transpose_product(dst, column_sums, x, dz, rows_done, par);
 }
 
 /// The shape check of the transposed products.
@@ -686,6 +707,7 @@ fn transpose_product(
     column_sums: Option<&mut [f32]>,
     x: &SparseRows,
     grad: &Matrix,
+    rows_done: Option<&RowsDone<'_>>,
     par: Par,
 ) {
     let (cols, batch) = (x.cols, x.rows);
@@ -698,19 +720,21 @@ fn transpose_product(
         before + if j > cols { batch } else { 0 }
     };
     let entries = x.nnz() + if column_sums.is_some() { batch } else { 0 };
-    let target = Target { dst, bias: None, activation: None, extra_row: column_sums };
+    let target = Target { dst, bias: None, activation: None, extra_row: column_sums, rows_done };
     sum_listed_rows(target, entries, grad, par, &entries_before, &|j| {
         shards.iter().map(move |shard| shard.column_or_ones(j, cols))
     })
 }
 
 /// Where [`sum_listed_rows`] stores its sums: the rows of `dst` (plus `bias` if given, then
-/// `activation` if given), then, if given, one more row in `extra_row`.
+/// `activation` if given), then, if given, one more row in `extra_row`; and whom it tells
+/// about each block of finished rows of `dst` ([`WeightGradExtras::rows_done`]).
 struct Target<'a> {
     dst: &'a mut Matrix,
     bias: Option<&'a [f32]>,
     activation: Option<FusedActivation>,
     extra_row: Option<&'a mut [f32]>,
+    rows_done: Option<&'a RowsDone<'a>>,
 }
 
 /// `dst[i] = Σ over the entries of lists(i) of value · source[index]`, the entries taken
@@ -742,7 +766,7 @@ fn sum_listed_rows<'a, I>(
 ) where
     I: Iterator<Item = (&'a [u32], &'a [f32])> + Clone,
 {
-    let Target { dst, bias, activation, extra_row } = target;
+    let Target { dst, bias, activation, extra_row, rows_done } = target;
     let width = source.cols();
     let dst_rows = dst.rows();
     let has_extra = extra_row.is_some();
@@ -764,6 +788,15 @@ fn sum_listed_rows<'a, I>(
                 }
             };
             gather_rows(row, lists(r), source, width, epilogue);
+        }
+        let finished = start.min(dst_rows)..end.min(dst_rows);
+        if let Some(rows_done) = rows_done.filter(|_| !finished.is_empty()) {
+            // SAFETY: these rows of `dst` were just written by this call, and no other
+            // reference to them is alive (callers hand out disjoint row ranges).
+            let values = unsafe {
+                std::slice::from_raw_parts(dst_base.get().add(finished.start * width), finished.len() * width)
+            };
+            rows_done(finished, values);
         }
     };
     let parts = match par.above(entries * width, SPARSE_PARALLEL_THRESHOLD_MULADDS) {

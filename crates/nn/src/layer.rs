@@ -113,6 +113,32 @@ pub trait Layer: Send {
         activation.is_none()
     }
 
+    /// [`Layer::backward`], then `update` on each of the layer's parameters (numbered from
+    /// `first_param` in [`Layer::visit_parameters`] order) once its gradient is final: an
+    /// optimizer's step fused into the backward pass ([`crate::Sequential::backward_and_update`]).
+    ///
+    /// The default does exactly that, each parameter whole after `backward`. A layer may
+    /// instead hand rows over as soon as their gradient is computed, as long as nothing it
+    /// computes afterwards reads them ([`crate::Linear`] does, inside its weight-gradient
+    /// product, when it computes no input gradient: as a model's first layer).
+    fn backward_and_update(
+        &mut self,
+        input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+        update: &dyn ParamUpdate,
+        first_param: usize,
+    ) {
+        self.backward(input, output, output_grad, input_grad);
+        let mut index = first_param;
+        self.visit_parameters(&mut |param| {
+            let cols = param.value.cols();
+            update.update(index, 0, cols, param.value.as_mut_slice(), param.grad.as_slice());
+            index += 1;
+        });
+    }
+
     /// The number of trainable scalars.
     fn num_parameters(&self) -> usize {
         0
@@ -137,6 +163,19 @@ pub trait Layer: Send {
     fn visit_buffers(&mut self, visitor: &mut dyn FnMut(Buffer<'_>)) {
         let _ = visitor;
     }
+}
+
+/// An optimizer's update, applied to a model's parameters during its backward pass, each as
+/// soon as its gradient is final ([`crate::Sequential::backward_and_update`]; PyTorch's
+/// "optimizer step fused into the backward pass"). percept's optimizers implement it.
+pub trait ParamUpdate: Sync {
+    /// Updates rows `first_row..` of parameter `index` (counted over the whole model in
+    /// [`Layer::visit_parameters`] order) in place from their gradient. `value` and `grad`
+    /// hold whole rows of `cols` values.
+    ///
+    /// In one backward pass each row of each parameter is handed over exactly once, possibly
+    /// from several threads at the same time for different rows.
+    fn update(&self, index: usize, first_row: usize, cols: usize, value: &mut [f32], grad: &[f32]);
 }
 
 /// A piece of non-trainable layer state (see [`Layer::visit_buffers`]).

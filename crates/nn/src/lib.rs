@@ -48,7 +48,7 @@ mod spec;
 
 pub use error::NnError;
 pub use init::{Init, Nonlinearity, Rng, gain, seeded_rng};
-pub use layer::{Buffer, Layer, Mode, Param, Parameters};
+pub use layer::{Buffer, Layer, Mode, Param, ParamUpdate, Parameters};
 pub use layers::{
     BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, LeakyReLU, Linear, LogSoftmax, ReLU,
     SPARSE_INPUT_MAX_DENSITY, SiLU, Sigmoid, Softmax, Softplus, Tanh,

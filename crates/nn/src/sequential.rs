@@ -4,7 +4,7 @@ use std::fmt;
 
 use percept_linalg::{Matrix, SparseRows};
 
-use crate::{Layer, Mode, NnError, Param, Parameters};
+use crate::{Layer, Mode, NnError, Param, ParamUpdate, Parameters};
 
 /// Layers applied one after another: the lesson's `Net`, PyTorch's `nn.Sequential`.
 ///
@@ -317,6 +317,49 @@ impl Sequential {
     /// [`NnError::BackwardBeforeForward`], or [`NnError::OutputGradShape`] if `output_grad`
     /// does not match the last output.
     pub fn backward(&mut self, output_grad: &Matrix) -> Result<(), NnError> {
+        self.check_output_grad(output_grad)?;
+        for i in (0..self.layers.len()).rev() {
+            if self.plan[i] != Run::Skipped {
+                self.backward_layer(i, output_grad, i > 0, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Sequential::backward`], with `update` applied to every parameter as soon as its
+    /// gradient is final ([`Layer::backward_and_update`]): an optimizer's step fused into the
+    /// backward pass (`Optimizer::backward_and_step` in percept-optim). Parameters are numbered
+    /// over the whole model in [`Parameters::visit_parameters`] order.
+    ///
+    /// Each layer's parameters are updated after everything its backward pass computes from
+    /// them, so gradients are those of [`Sequential::backward`], and the result is that of
+    /// `backward` followed by the update, to the bit. The first layer of a model with sparse
+    /// input updates each block of weight rows as its product finishes them, while they are
+    /// in cache, instead of in a pass of its own.
+    ///
+    /// # Errors
+    /// As [`Sequential::backward`].
+    pub fn backward_and_update(
+        &mut self,
+        output_grad: &Matrix,
+        update: &dyn ParamUpdate,
+    ) -> Result<(), NnError> {
+        self.check_output_grad(output_grad)?;
+        let mut params = 0;
+        self.visit_parameters(&mut |_| params += 1);
+        for i in (0..self.layers.len()).rev() {
+            let mut count = 0;
+            self.layers[i].visit_parameters(&mut |_| count += 1);
+            params -= count;
+            if self.plan[i] != Run::Skipped {
+                self.backward_layer(i, output_grad, i > 0, Some((update, params)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Sequential::backward`].
+    fn check_output_grad(&self, output_grad: &Matrix) -> Result<(), NnError> {
         if !self.has_forward {
             return Err(NnError::BackwardBeforeForward);
         }
@@ -326,22 +369,30 @@ impl Sequential {
             let layer = self.layers.last().map_or_else(String::new, |l| l.name().to_string());
             return Err(NnError::OutputGradShape { index, layer, expected, got: output_grad.shape() });
         }
-        for i in (0..self.layers.len()).rev() {
-            if self.plan[i] != Run::Skipped {
-                self.backward_layer(i, output_grad, i > 0);
-            }
-        }
         Ok(())
     }
 
     /// Runs layer `i`'s backward pass as planned, from `output_grad` if its output is the
-    /// model's, else from the gradient the layer after it left.
-    fn backward_layer(&mut self, i: usize, output_grad: &Matrix, with_input_grad: bool) {
+    /// model's, else from the gradient the layer after it left; with `update` applied to its
+    /// parameters (the first numbered as given) if given.
+    fn backward_layer(
+        &mut self,
+        i: usize,
+        output_grad: &Matrix,
+        with_input_grad: bool,
+        update: Option<(&dyn ParamUpdate, usize)>,
+    ) {
         let output = self.output_index(i);
         let (grads_in, grads_out) = self.grads.split_at_mut(i + 1);
         let grad = if output == self.layers.len() { output_grad } else { &grads_out[output - i - 1] };
         let input_grad = if with_input_grad { Some(&mut grads_in[i]) } else { None };
-        self.layers[i].backward(&self.activations[i], &self.activations[output], grad, input_grad);
+        let (input, output) = (&self.activations[i], &self.activations[output]);
+        match update {
+            Some((update, first_param)) => {
+                self.layers[i].backward_and_update(input, output, grad, input_grad, update, first_param);
+            }
+            None => self.layers[i].backward(input, output, grad, input_grad),
+        }
     }
 
     /// Like [`Sequential::backward`], but also computes `∂loss/∂input` and returns it.
@@ -353,7 +404,7 @@ impl Sequential {
         if self.layers.is_empty() {
             self.grads[0].copy_from(output_grad);
         } else {
-            self.backward_layer(0, output_grad, true);
+            self.backward_layer(0, output_grad, true, None);
         }
         Ok(&self.grads[0])
     }

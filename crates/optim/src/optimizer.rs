@@ -2,8 +2,9 @@
 
 use std::fmt;
 
+use percept_linalg::Matrix;
 use percept_linalg::{Par, for_each_row_range};
-use percept_nn::{Param, Parameters};
+use percept_nn::{NnError, ParamUpdate, Parameters, Sequential};
 use serde::{Deserialize, Serialize};
 
 /// What an [`Optimizer`] carries from step to step, for checkpoints: restore it with
@@ -143,12 +144,14 @@ pub struct Optimizer<R: UpdateRule = Box<dyn UpdateRule>> {
     /// `state[i]` belongs to the `i`-th parameter in visiting order.
     state: Vec<Vec<Vec<f32>>>,
     steps: u64,
+    /// Reused by [`Optimizer::backward_and_step`]: each parameter's state buffers.
+    state_pointers: Vec<StatePointers>,
 }
 
 impl<R: UpdateRule> Optimizer<R> {
     /// An optimizer that has taken no step yet.
     pub fn new(rule: R) -> Self {
-        Self { rule, state: Vec::new(), steps: 0 }
+        Self { rule, state: Vec::new(), steps: 0, state_pointers: Vec::new() }
     }
 
     /// Updates every parameter of `model` from the gradients its last backward pass left.
@@ -159,29 +162,68 @@ impl<R: UpdateRule> Optimizer<R> {
     /// If the model's parameters changed in number or size since the first step (a different
     /// model was passed to the same optimizer).
     pub fn step(&mut self, model: &mut dyn Parameters) {
+        self.prepare_state(model);
         self.steps += 1;
         let (rule, state, step) = (&self.rule, &mut self.state, self.steps);
+        let par = Par::current();
+        let mut index = 0;
+        model.visit_parameters(&mut |param| {
+            let cols = param.value.cols();
+            let states = StatePointers::of(&mut state[index]);
+            update_rows(rule, step, param.value.as_mut_slice(), param.grad.as_slice(), cols, states, par);
+            index += 1;
+        });
+    }
+
+    /// `model.backward(output_grad)` followed by [`Optimizer::step`], the same to the bit, with
+    /// each parameter updated as soon as its gradient is final
+    /// ([`Sequential::backward_and_update`]): the first layer of a model with sparse input
+    /// updates each block of its weight rows while the weight-gradient product has them in
+    /// cache, instead of in a pass of its own over the whole weight (PyTorch's "optimizer step
+    /// fused into the backward pass"). Gradients are left in the parameters as `backward`
+    /// leaves them. Not for updates that need every gradient first, such as clipping by the
+    /// global norm: call `backward`, clip, then `step`.
+    ///
+    /// # Errors
+    /// As [`Sequential::backward`], before any parameter changes.
+    ///
+    /// # Panics
+    /// As [`Optimizer::step`].
+    pub fn backward_and_step(&mut self, model: &mut Sequential, output_grad: &Matrix) -> Result<(), NnError> {
+        self.prepare_state(model);
+        let buffers = self.rule.state_buffers();
+        self.state_pointers.clear();
+        self.state_pointers.extend(self.state.iter_mut().map(|slot| StatePointers::of(slot)));
+        let update =
+            FusedStep { rule: &self.rule, step: self.steps + 1, buffers, states: &self.state_pointers };
+        model.backward_and_update(output_grad, &update)?;
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Creates the state buffers on the first step, and checks them against `model`'s
+    /// parameters on every step.
+    fn prepare_state(&mut self, model: &mut dyn Parameters) {
+        let (rule, state) = (&self.rule, &mut self.state);
         let buffers = rule.state_buffers();
         assert!(
             buffers <= MAX_STATE_BUFFERS,
             "{}: {buffers} state buffers per parameter, more than the driver's {MAX_STATE_BUFFERS}",
             rule.name()
         );
-        let par = Par::current();
         let mut index = 0;
         model.visit_parameters(&mut |param| {
             let len = param.value.len();
             if index == state.len() {
                 state.push((0..buffers).map(|b| vec![rule.initial_state(b); len]).collect());
             }
-            let slot = &mut state[index];
+            let slot = &state[index];
             assert!(
                 slot.iter().all(|b| b.len() == len),
                 "{}: parameter {index} ({}) has {len} values, but its optimizer state was made for another size",
                 rule.name(),
                 param.name
             );
-            update_parameter(rule, step, param, slot, par.above(len, UPDATE_PARALLEL_THRESHOLD));
             index += 1;
         });
     }
@@ -269,31 +311,81 @@ impl<R: UpdateRule> fmt::Debug for Optimizer<R> {
     }
 }
 
-/// Applies `rule` to one parameter: in one call, or in one call per thread on contiguous
-/// blocks of rows, the blocks in which the kernels computed the gradient
-/// ([`for_each_row_range`]), so that each thread updates what its core already holds.
-fn update_parameter<R: UpdateRule>(rule: &R, step: u64, param: Param<'_>, state: &mut [Vec<f32>], par: Par) {
-    let cols = param.value.cols().max(1);
-    let rows = param.value.rows();
-    let value = SendPtr(param.value.as_mut_slice().as_mut_ptr());
-    let grad = param.grad.as_slice();
-    let buffers = state.len();
-    let mut states = [SendPtr(std::ptr::null_mut()); MAX_STATE_BUFFERS];
-    for (ptr, buffer) in states.iter_mut().zip(state.iter_mut()) {
-        *ptr = SendPtr(buffer.as_mut_ptr());
-    }
-    for_each_row_range(par, rows, &|block| {
+/// Applies `rule` to whole rows of a parameter (`cols` values a row; `states` points at the
+/// same rows of its state buffers): in one call, or, for a big enough block on several
+/// threads, in one call per thread on contiguous blocks of rows, the blocks in which the
+/// kernels computed the gradient ([`for_each_row_range`]), so that each thread updates what
+/// its core already holds.
+fn update_rows<R: UpdateRule>(
+    rule: &R,
+    step: u64,
+    value: &mut [f32],
+    grad: &[f32],
+    cols: usize,
+    states: StatePointers,
+    par: Par,
+) {
+    assert_eq!(value.len(), grad.len(), "{}: a parameter and its gradient differ in size", rule.name());
+    let cols = cols.max(1);
+    let rows = value.len() / cols;
+    let buffers = rule.state_buffers();
+    let value_base = SendPtr(value.as_mut_ptr());
+    for_each_row_range(par.above(value.len(), UPDATE_PARALLEL_THRESHOLD), rows, &|block| {
         let (start, len) = (block.start * cols, block.len() * cols);
-        // SAFETY: the blocks are disjoint ranges of rows, and `value` and every state buffer
-        // hold `rows · cols` values, borrowed mutably for the whole call.
-        let value = unsafe { std::slice::from_raw_parts_mut(value.get().add(start), len) };
+        // SAFETY: the blocks are disjoint ranges of rows; `value` and every state buffer hold
+        // these rows (callers pass state pointers at the same row), borrowed mutably for the
+        // whole call.
+        let value = unsafe { std::slice::from_raw_parts_mut(value_base.get().add(start), len) };
         let mut pieces: [&mut [f32]; MAX_STATE_BUFFERS] = Default::default();
-        for (piece, ptr) in pieces.iter_mut().zip(&states[..buffers]) {
+        for (piece, ptr) in pieces.iter_mut().zip(&states.0[..buffers]) {
             // SAFETY: as above.
             *piece = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), len) };
         }
         rule.update(step, value, &grad[start..start + len], &mut pieces[..buffers]);
     });
+}
+
+/// Where a parameter's state buffers start, and how long they are.
+#[derive(Clone, Copy)]
+struct StatePointers([SendPtr; MAX_STATE_BUFFERS], usize);
+
+impl StatePointers {
+    /// The buffers of one parameter's state (all as long as the parameter).
+    fn of(slot: &mut [Vec<f32>]) -> Self {
+        let mut pointers = [SendPtr(std::ptr::null_mut()); MAX_STATE_BUFFERS];
+        for (pointer, buffer) in pointers.iter_mut().zip(slot.iter_mut()) {
+            *pointer = SendPtr(buffer.as_mut_ptr());
+        }
+        Self(pointers, slot.first().map_or(usize::MAX, Vec::len))
+    }
+
+    /// The same buffers from element `offset` on.
+    fn from(self, offset: usize) -> Self {
+        // SAFETY (of the callers' later use): `offset` is within the buffers (checked by
+        // `FusedStep::update` against their length).
+        Self(self.0.map(|p| SendPtr(p.get().wrapping_add(offset))), self.1 - offset.min(self.1))
+    }
+}
+
+/// [`Optimizer::backward_and_step`]'s update, handed to the model's backward pass.
+struct FusedStep<'a, R> {
+    rule: &'a R,
+    step: u64,
+    buffers: usize,
+    states: &'a [StatePointers],
+}
+
+impl<R: UpdateRule> ParamUpdate for FusedStep<'_, R> {
+    fn update(&self, index: usize, first_row: usize, cols: usize, value: &mut [f32], grad: &[f32]) {
+        let states = self.states[index];
+        let offset = first_row * cols;
+        assert!(
+            self.buffers == 0 || offset + value.len() <= states.1,
+            "{}: rows {first_row}.. of parameter {index} lie outside its optimizer state",
+            self.rule.name()
+        );
+        update_rows(self.rule, self.step, value, grad, cols, states.from(offset), Par::current());
+    }
 }
 
 /// A pointer that parts of a split may share; each part builds disjoint slices from it.

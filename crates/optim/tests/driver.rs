@@ -113,3 +113,97 @@ fn a_split_update_equals_a_sequential_one() {
     assert_eq!(one, two);
     assert!(one.max_abs() > 0.0);
 }
+
+/// `backward_and_step` is `backward` followed by `step`, to the bit (parameters, gradients and
+/// optimizer state after each step), for rules with no, one and two state buffers, on two
+/// threads. The model's first layer takes sparse input, dense and handed over sparse, and
+/// updates its weight in blocks of rows inside its weight-gradient product; the other layers,
+/// a `BatchNorm1d` among them, are updated after their backward pass.
+#[test]
+fn backward_and_step_equals_backward_then_step() {
+    use percept_linalg::{Par, SparseRows, set_num_threads};
+    use percept_nn::{BatchNorm1d, Parameters, ReLU, Sequential, seeded_rng};
+    use percept_optim::Adam;
+    let _ = set_num_threads(2);
+    let build = || {
+        let mut rng = seeded_rng(5);
+        let mut model = Sequential::new();
+        model
+            .add(Linear::new(300, 64, &mut rng))
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(Linear::new(64, 32, &mut rng))
+            .unwrap()
+            .add(BatchNorm1d::new(32))
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(Linear::new(32, 10, &mut rng))
+            .unwrap();
+        model
+    };
+    // 256 samples, about 17% non-zero: the first layer's products run on both threads.
+    let input = Matrix::from_fn(256, 300, |r, c| {
+        if (r * 5 + c * 7) % 6 == 0 { ((r + 3 * c) % 13) as f32 / 13.0 } else { 0.0 }
+    });
+    let rules: [fn() -> Box<dyn UpdateRule>; 3] =
+        [|| Box::new(Sgd::new(0.1)), || Box::new(Sgd::momentum(0.05, 0.9)), || Box::new(Adam::new(0.01))];
+    let snapshot = |model: &mut Sequential, optimizer: &Optimizer| {
+        let mut values = Vec::new();
+        model.visit_parameters(&mut |p| {
+            values.push(p.value.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            values.push(p.grad.as_slice().iter().map(|v| v.to_bits()).collect());
+        });
+        (values, optimizer.state())
+    };
+    for rule in rules {
+        let (mut separate, mut fused) = (build(), build());
+        let (mut separate_optimizer, mut fused_optimizer) = (Optimizer::new(rule()), Optimizer::new(rule()));
+        for step in 0..4 {
+            let run = |model: &mut Sequential| {
+                let output = if step % 2 == 0 {
+                    model.forward(&input, Mode::Train).unwrap().clone()
+                } else {
+                    let mut rows = SparseRows::new();
+                    assert!(rows.try_from_dense(&input, 0.25, Par::current()));
+                    model.forward_sparse_swap(&mut rows, Mode::Train).unwrap().clone()
+                };
+                Matrix::from_fn(256, 10, |r, c| output.get(r, c) * 0.01 + ((r + c) % 3) as f32 * 0.02 - 0.02)
+            };
+            let grad = run(&mut separate);
+            assert_eq!(grad, run(&mut fused));
+            separate.backward(&grad).unwrap();
+            separate_optimizer.step(&mut separate);
+            fused_optimizer.backward_and_step(&mut fused, &grad).unwrap();
+            let name = separate_optimizer.rule().name();
+            assert_eq!(
+                snapshot(&mut separate, &separate_optimizer),
+                snapshot(&mut fused, &fused_optimizer),
+                "{name}, step {step}"
+            );
+        }
+        assert_eq!(fused_optimizer.steps(), 4);
+    }
+}
+
+/// A backward pass that cannot run (no forward pass before it) is an error, and the optimizer
+/// neither counts a step nor changes anything.
+#[test]
+fn backward_and_step_before_a_forward_pass_is_an_error() {
+    use percept_nn::{NnError, Parameters, Sequential, seeded_rng};
+    let mut model = Sequential::new();
+    model.add(Linear::new(3, 2, &mut seeded_rng(0))).unwrap();
+    let values = |model: &mut Sequential| {
+        let mut values = Vec::new();
+        model.visit_parameters(&mut |p| values.extend_from_slice(p.value.as_slice()));
+        values
+    };
+    let before = values(&mut model);
+    let mut optimizer = Optimizer::new(Sgd::new(0.1));
+    let err =
+        optimizer.backward_and_step(&mut model, &Matrix::from_fn(1, 2, |_, c| c as f32 + 1.0)).unwrap_err();
+    assert_eq!(err, NnError::BackwardBeforeForward);
+    assert_eq!(optimizer.steps(), 0);
+    assert_eq!(values(&mut model), before);
+}

@@ -206,9 +206,10 @@ impl Trainer {
                     return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
                 }
                 correct += count_correct(output, &step.labels);
-                model.backward(&step.output_grad)?;
                 let batch_rate = optimizer.learning_rate();
-                optimizer.step(model);
+                // Backward pass and update in one: each parameter is updated as soon as its
+                // gradient is final (the same bits as `backward` then `step`).
+                optimizer.backward_and_step(model, &step.output_grad)?;
                 if let Some((scheduler, StepEvery::Batch)) = &mut scheduler {
                     scheduler.step_with_metric(value, optimizer);
                 }

@@ -1,11 +1,13 @@
 //! `Linear`: the fully connected layer.
 
 use percept_linalg::{
-    Accum, FusedActivation, Matrix, Par, SparseRows, add_row_vector_activated, column_sums, matmul,
-    sparse_affine_activated, sparse_transpose_matmul_activated, sparse_transpose_matmul_with_sums, zip_map,
+    Accum, FusedActivation, Matrix, Par, RowsDone, SparseRows, WeightGradExtras, add_row_vector_activated,
+    column_sums, matmul, sparse_affine_activated, sparse_weight_grad, zip_map,
 };
 
-use crate::{Init, Layer, Mode, Param, Rng};
+use std::ops::Range;
+
+use crate::{Init, Layer, Mode, Param, ParamUpdate, Rng};
 
 /// A fully connected layer: `output = input · weight + bias`.
 ///
@@ -247,6 +249,52 @@ impl Layer for Linear {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
+        self.backward_with(input, output, output_grad, input_grad, None);
+    }
+
+    /// On the sparse path without an input gradient (a model's first layer), each block of
+    /// weight rows is updated as soon as the weight-gradient product has summed it, on the
+    /// thread that did, while the block is in its cache; otherwise after the whole backward
+    /// pass, as the default does.
+    #[track_caller]
+    fn backward_and_update(
+        &mut self,
+        input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+        update: &dyn ParamUpdate,
+        first_param: usize,
+    ) {
+        self.backward_with(input, output, output_grad, input_grad, Some((update, first_param)));
+    }
+
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
+        visitor(Param { name: "weight", value: &mut self.weight, grad: &mut self.weight_grad });
+        visitor(Param { name: "bias", value: &mut self.bias, grad: &mut self.bias_grad });
+    }
+
+    fn num_parameters(&self) -> usize {
+        self.weight.len() + self.bias.len()
+    }
+
+    fn fuse_activation(&mut self, activation: Option<FusedActivation>) -> bool {
+        self.activation = activation;
+        true
+    }
+}
+
+impl Linear {
+    /// [`Layer::backward`], with [`Layer::backward_and_update`]'s update if given.
+    #[track_caller]
+    fn backward_with(
+        &mut self,
+        input: &Matrix,
+        output: &Matrix,
+        output_grad: &Matrix,
+        input_grad: Option<&mut Matrix>,
+        update: Option<(&dyn ParamUpdate, usize)>,
+    ) {
         // After `forward_sparse` the input is the sparse copy, whatever `input` holds.
         let given = self.sparse.source == SparseSource::Given;
         let input_shape = if given { self.sparse.rows.shape() } else { input.shape() };
@@ -268,72 +316,76 @@ impl Layer for Linear {
             );
         }
         let par = Par::current();
-        let sparse = &mut self.sparse;
         let (address, shape) = identity(input);
-        let sparse_path = given || sparse.source == SparseSource::Dense(address, shape);
-        let (weight_grad, bias_grad) = (&mut self.weight_grad, self.bias_grad.as_mut_slice());
+        let sparse_path = given || self.sparse.source == SparseSource::Dense(address, shape);
+        // The weight rows may change as soon as their gradient is summed only if nothing
+        // below reads the weight: no input gradient.
+        let update_in_product = update.filter(|_| sparse_path && input_grad.is_none());
+        let cols = self.weight.cols();
+        let weight = SharedRows(self.weight.as_mut_slice().as_mut_ptr());
+        let rows_done = |rows: Range<usize>, grad: &[f32]| {
+            if let Some((update, first_param)) = update_in_product {
+                // SAFETY: the product hands each block of rows over once, blocks are disjoint,
+                // and nothing else reads or writes the weight until it returns.
+                let value = unsafe {
+                    std::slice::from_raw_parts_mut(weight.get().add(rows.start * cols), grad.len())
+                };
+                update.update(first_param, rows.start, cols, value, grad);
+            }
+        };
         let dz_buffer = &mut self.pre_activation_grad;
-        let dz = match self.activation {
+        let dz = if sparse_path {
             // Row j of ∂L/∂weight: Σ over samples i where input[i, j] ≠ 0 of input[i, j] · dz[i, ·];
             // ∂L/∂bias in the same pass.
-            Some(activation) if sparse_path => {
-                let rows = &mut sparse.rows;
-                let bias_grad = Some(bias_grad);
-                sparse_transpose_matmul_activated(
-                    weight_grad,
-                    bias_grad,
-                    rows,
-                    output_grad,
-                    output,
-                    activation,
-                    dz_buffer,
-                    par,
-                );
-                &*dz_buffer
-            }
-            None if sparse_path => {
-                sparse_transpose_matmul_with_sums(
-                    weight_grad,
-                    Some(bias_grad),
-                    &mut sparse.rows,
-                    output_grad,
-                    par,
-                );
-                output_grad
-            }
-            activation => {
-                let dz = match activation {
-                    Some(activation) => {
-                        dz_buffer.resize(output_grad.rows(), output_grad.cols());
-                        zip_map(dz_buffer, output_grad, output, par, |grad, y| {
-                            grad * activation.derivative_from_output(y)
-                        });
-                        &*dz_buffer
-                    }
-                    None => output_grad,
-                };
-                matmul(weight_grad, Accum::Replace, input.t(), dz, 1.0, par);
-                column_sums(bias_grad, Accum::Replace, dz);
-                dz
-            }
+            let through_activation = self.activation.map(|activation| (activation, output, &mut *dz_buffer));
+            let scaled = through_activation.is_some();
+            let extras = WeightGradExtras {
+                column_sums: Some(self.bias_grad.as_mut_slice()),
+                through_activation,
+                rows_done: update_in_product.map(|_| &rows_done as &RowsDone<'_>),
+            };
+            sparse_weight_grad(&mut self.weight_grad, &mut self.sparse.rows, output_grad, extras, par);
+            if scaled { &*dz_buffer } else { output_grad }
+        } else {
+            let dz = match self.activation {
+                Some(activation) => {
+                    dz_buffer.resize(output_grad.rows(), output_grad.cols());
+                    zip_map(dz_buffer, output_grad, output, par, |grad, y| {
+                        grad * activation.derivative_from_output(y)
+                    });
+                    &*dz_buffer
+                }
+                None => output_grad,
+            };
+            matmul(&mut self.weight_grad, Accum::Replace, input.t(), dz, 1.0, par);
+            column_sums(self.bias_grad.as_mut_slice(), Accum::Replace, dz);
+            dz
         };
         if let Some(input_grad) = input_grad {
             input_grad.resize(input_shape[0], input_shape[1]);
             matmul(input_grad, Accum::Replace, dz, self.weight.t(), 1.0, par);
         }
+        if let Some((update, first_param)) = update {
+            if update_in_product.is_none() {
+                let (value, grad) = (self.weight.as_mut_slice(), self.weight_grad.as_slice());
+                update.update(first_param, 0, cols, value, grad);
+            }
+            update.update(first_param + 1, 0, cols, self.bias.as_mut_slice(), self.bias_grad.as_slice());
+        }
     }
+}
 
-    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_>)) {
-        visitor(Param { name: "weight", value: &mut self.weight, grad: &mut self.weight_grad });
-        visitor(Param { name: "bias", value: &mut self.bias, grad: &mut self.bias_grad });
-    }
+/// A weight's values, for blocks of its rows to be updated from several threads at once.
+#[derive(Clone, Copy)]
+struct SharedRows(*mut f32);
+// SAFETY: only used to build disjoint blocks of rows, one per call, while the weight is
+// borrowed mutably by the backward pass.
+unsafe impl Send for SharedRows {}
+unsafe impl Sync for SharedRows {}
 
-    fn num_parameters(&self) -> usize {
-        self.weight.len() + self.bias.len()
-    }
-
-    fn fuse_activation(&mut self, activation: Option<FusedActivation>) -> bool {
-        self.activation = activation;
-        true
+impl SharedRows {
+    /// A method, so that closures capture the whole `SharedRows`.
+    fn get(self) -> *mut f32 {
+        self.0
     }
 }

@@ -188,16 +188,25 @@ fn train_step(c: &mut Criterion) {
         group.throughput(Throughput::Elements((2 * batch * (3 * macs - first)) as u64));
         let name =
             format!("b{batch} 784-{}-10", hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"));
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let output = model.forward(&input, Mode::Train).expect("fits");
-                SoftmaxCrossEntropy::new()
-                    .backward(output, Targets::Classes(&labels), &mut grad)
-                    .expect("fits");
-                model.backward(&grad).expect("fits");
-                optimizer.step(&mut model);
-            })
-        });
+        // As the fit loop runs it (the step inside the backward pass), and as the lesson
+        // writes it (backward, then step).
+        for fused_step in [true, false] {
+            let name = if fused_step { name.clone() } else { format!("{name}, backward then step") };
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let output = model.forward(&input, Mode::Train).expect("fits");
+                    SoftmaxCrossEntropy::new()
+                        .backward(output, Targets::Classes(&labels), &mut grad)
+                        .expect("fits");
+                    if fused_step {
+                        optimizer.backward_and_step(&mut model, &grad).expect("fits");
+                    } else {
+                        model.backward(&grad).expect("fits");
+                        optimizer.step(&mut model);
+                    }
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -268,27 +268,17 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 /// run's memory stays at the size of the data set.
 ///
 /// Each block is gathered straight into sparse form when it is sparse enough for the first
-/// layer's sparse path (as the fit loop does), densely otherwise.
+/// layer's sparse path, densely otherwise, as the fit loop does (`percept::train::BatchBuffers`).
 fn inference_throughput(model: &mut Sequential, test: &ImageDataset) -> Result<f64, NnError> {
     const BLOCK: usize = 1000;
-    let mut inputs = percept::linalg::Matrix::default();
-    let mut sparse_inputs = percept::linalg::SparseRows::new();
-    let mut labels = Labels::default();
+    let mut buffers = percept::train::BatchBuffers::new();
     let mut predictions = vec![0usize; BLOCK];
     let indices: Vec<usize> = (0..test.len()).collect();
     let mut times = Vec::new();
     for run in 0..6 {
         let started = Instant::now();
         for block in indices.chunks(BLOCK) {
-            let max_density = percept::nn::SPARSE_INPUT_MAX_DENSITY;
-            let output = if model.takes_sparse_input()
-                && test.gather_sparse(block, &mut sparse_inputs, &mut labels, max_density)
-            {
-                model.forward_sparse_swap(&mut sparse_inputs, Mode::Eval)?
-            } else {
-                test.gather(block, &mut inputs, &mut labels);
-                model.forward_swap(&mut inputs, Mode::Eval)?
-            };
+            let output = buffers.forward(model, test, block, Mode::Eval)?;
             percept::linalg::argmax_rows(output, &mut predictions[..block.len()]);
         }
         if run > 0 {

@@ -196,16 +196,16 @@ impl Trainer {
             let bar = config.verbose.then(|| progress_bar(epoch, config.epochs, batches_in_epoch)).flatten();
             let mut batches = order.next_epoch().enumerate().peekable();
             while let Some((batch_index, batch)) = batches.next() {
-                let output = step.gather_forward(model, train, batch, Mode::Train)?;
+                let output = step.batch.forward(model, train, batch, Mode::Train)?;
                 if let Some((_, next)) = batches.peek() {
                     train.prefetch(next);
                 }
-                let targets = targets_of(&step.labels);
+                let targets = targets_of(step.batch.labels());
                 let value = loss.forward_backward(output, targets, &mut step.output_grad)?;
                 if !value.is_finite() {
                     return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
                 }
-                correct += count_correct(output, &step.labels);
+                correct += count_correct(output, step.batch.labels());
                 let batch_rate = optimizer.learning_rate();
                 // Backward pass and update in one: each parameter is updated as soon as its
                 // gradient is final (the same bits as `backward` then `step`).
@@ -314,18 +314,35 @@ fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> Option<indicatif
 /// Reused per-step buffers: after the first batch, a step allocates nothing.
 #[derive(Default)]
 struct StepBuffers {
-    inputs: Matrix,
-    sparse_inputs: SparseRows,
-    labels: Labels,
+    batch: BatchBuffers,
     output_grad: Matrix,
 }
 
-impl StepBuffers {
-    /// Gathers `batch` from `data` and runs `model` on it. In sparse form when the data set
-    /// can gather it so ([`Dataset::gather_sparse`], at the density below which a first
-    /// `Linear` layer would make a sparse copy itself) and the model's first layer takes it:
-    /// the same output and gradients, without the dense copy of the batch.
-    fn gather_forward<'m>(
+/// Reused buffers for running a model on batches of a data set, as the fit loop and
+/// [`evaluate`] do (for a loop of one's own, or inference): each batch is gathered in sparse
+/// form when the data set can gather it so ([`Dataset::gather_sparse`], at the density below
+/// which a first `Linear` layer would make a sparse copy itself) and the model's first layer
+/// takes it, densely otherwise. The output is the same either way (and so is what `backward`
+/// computes), without the dense copy of the batch. After the first batch of a given size,
+/// nothing is allocated.
+#[derive(Debug, Default)]
+pub struct BatchBuffers {
+    inputs: Matrix,
+    sparse_inputs: SparseRows,
+    labels: Labels,
+}
+
+impl BatchBuffers {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Gathers `batch` (indices into `data`) and runs `model` on it in `mode`.
+    ///
+    /// # Errors
+    /// As [`Sequential::forward`] (an input of the wrong width, a training batch too small).
+    pub fn forward<'m>(
         &mut self,
         model: &'m mut Sequential,
         data: &dyn Dataset,
@@ -339,6 +356,11 @@ impl StepBuffers {
         }
         data.gather(batch, &mut self.inputs, &mut self.labels);
         model.forward_swap(&mut self.inputs, mode)
+    }
+
+    /// The labels of the last batch.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
     }
 }
 
@@ -396,12 +418,12 @@ pub fn evaluate(
 ) -> Result<Evaluation, TrainError> {
     check_data(model, data, "evaluation")?;
     let mut order = BatchOrder::sequential(data.len(), batch_size.max(1));
-    let mut step = StepBuffers::default();
+    let mut buffers = BatchBuffers::new();
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     for batch in order.next_epoch() {
-        let output = step.gather_forward(model, data, batch, Mode::Eval)?;
-        loss_sum += loss.forward(output, targets_of(&step.labels))? as f64 * batch.len() as f64;
-        correct += count_correct(output, &step.labels);
+        let output = buffers.forward(model, data, batch, Mode::Eval)?;
+        loss_sum += loss.forward(output, targets_of(buffers.labels()))? as f64 * batch.len() as f64;
+        correct += count_correct(output, buffers.labels());
     }
     let n = data.len() as f64;
     Ok(Evaluation {

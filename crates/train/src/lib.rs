@@ -38,7 +38,7 @@ pub use checkpoint::{
     SavedTensor,
 };
 pub use error::TrainError;
-pub use fit::{EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
+pub use fit::{BatchBuffers, EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
 pub use history::{EpochRecord, History, progress_line};
 pub use interop::{InteropError, export_safetensors, import_safetensors, state_dict_names};
 pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};

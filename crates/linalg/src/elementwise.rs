@@ -139,21 +139,28 @@ pub fn zip_map(dst: &mut Matrix, a: &Matrix, b: &Matrix, par: Par, f: impl Fn(f3
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FusedActivation {
-    /// `max(0, x)`, rounded as a separate pass of `x.max(0.0)` rounds it (exactly).
+    /// `max(0, x)`.
     Relu,
+    /// `tanh(x)`.
+    Tanh,
+    /// The logistic sigmoid `1 / (1 + e^(−x))`.
+    Sigmoid,
 }
 
 impl FusedActivation {
-    /// The activation of one value.
+    /// The activation of one value. (The activation layers compute theirs with this, so a
+    /// fused layer and a separate one give the same bits.)
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             FusedActivation::Relu => x.max(0.0),
+            FusedActivation::Tanh => x.tanh(),
+            FusedActivation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         }
     }
 
-    /// Its derivative, from the activation's output `y` (for ReLU 1 where `y > 0`, else 0, as
-    /// PyTorch takes it at 0).
+    /// Its derivative, from the activation's output `y`: for ReLU 1 where `y > 0`, else 0 (as
+    /// PyTorch takes it at 0); `1 − y²` for tanh; `y (1 − y)` for the sigmoid.
     #[inline(always)]
     pub fn derivative_from_output(self, y: f32) -> f32 {
         match self {
@@ -164,6 +171,8 @@ impl FusedActivation {
                     0.0
                 }
             }
+            FusedActivation::Tanh => 1.0 - y * y,
+            FusedActivation::Sigmoid => y * (1.0 - y),
         }
     }
 }

@@ -3,7 +3,7 @@
 use percept_linalg::Matrix;
 
 use super::activation::{backward_from_output, forward_elementwise};
-use crate::{Layer, Mode};
+use crate::{FusedActivation, Layer, Mode};
 
 /// Logistic sigmoid: `y = 1 / (1 + e^(−x))`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,7 +21,7 @@ impl Layer for Sigmoid {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| 1.0 / (1.0 + (-x).exp()));
+        forward_elementwise(input, output, |x| FusedActivation::Sigmoid.apply(x));
     }
 
     /// `∂L/∂x = ∂L/∂y · y (1 − y)`.
@@ -32,6 +32,11 @@ impl Layer for Sigmoid {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
-        backward_from_output(output, output_grad, input_grad, |y| y * (1.0 - y));
+        let sigmoid = FusedActivation::Sigmoid;
+        backward_from_output(output, output_grad, input_grad, |y| sigmoid.derivative_from_output(y));
+    }
+
+    fn fusable_activation(&self) -> Option<FusedActivation> {
+        Some(FusedActivation::Sigmoid)
     }
 }

@@ -3,7 +3,7 @@
 use percept_linalg::Matrix;
 
 use super::activation::{backward_from_output, forward_elementwise};
-use crate::{Layer, Mode};
+use crate::{FusedActivation, Layer, Mode};
 
 /// Hyperbolic tangent: `y = tanh x` (the lesson's `Tanh`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,7 +21,7 @@ impl Layer for Tanh {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| x.tanh());
+        forward_elementwise(input, output, |x| FusedActivation::Tanh.apply(x));
     }
 
     /// `∂L/∂x = ∂L/∂y · (1 − y²)`.
@@ -32,6 +32,11 @@ impl Layer for Tanh {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
-        backward_from_output(output, output_grad, input_grad, |y| 1.0 - y * y);
+        let tanh = FusedActivation::Tanh;
+        backward_from_output(output, output_grad, input_grad, |y| tanh.derivative_from_output(y));
+    }
+
+    fn fusable_activation(&self) -> Option<FusedActivation> {
+        Some(FusedActivation::Tanh)
     }
 }

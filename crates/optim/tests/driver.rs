@@ -115,10 +115,11 @@ fn a_split_update_equals_a_sequential_one() {
 }
 
 /// `backward_and_step` is `backward` followed by `step`, to the bit (parameters, gradients and
-/// optimizer state after each step), for rules with no, one and two state buffers, on two
-/// threads. The model's first layer takes sparse input, dense and handed over sparse, and
-/// updates its weight in blocks of rows inside its weight-gradient product; the other layers,
-/// a `BatchNorm1d` among them, are updated after their backward pass.
+/// optimizer state after each step), for rules with no, one and two state buffers, on one
+/// thread and on two. The model's first layer takes sparse input, dense and handed over
+/// sparse, and on one thread updates its weight in blocks of rows inside its weight-gradient
+/// product; the other layers, a `BatchNorm1d` among them, are updated after their backward
+/// pass.
 #[test]
 fn backward_and_step_equals_backward_then_step() {
     use percept_linalg::{Par, SparseRows, set_num_threads};
@@ -157,7 +158,8 @@ fn backward_and_step_equals_backward_then_step() {
         });
         (values, optimizer.state())
     };
-    for rule in rules {
+    for (threads, rule) in [1, 2].into_iter().flat_map(|t| rules.map(|rule| (t, rule))) {
+        set_num_threads(threads).expect("thread count");
         let (mut separate, mut fused) = (build(), build());
         let (mut separate_optimizer, mut fused_optimizer) = (Optimizer::new(rule()), Optimizer::new(rule()));
         for step in 0..4 {
@@ -180,11 +182,12 @@ fn backward_and_step_equals_backward_then_step() {
             assert_eq!(
                 snapshot(&mut separate, &separate_optimizer),
                 snapshot(&mut fused, &fused_optimizer),
-                "{name}, step {step}"
+                "{name} on {threads} threads, step {step}"
             );
         }
         assert_eq!(fused_optimizer.steps(), 4);
     }
+    set_num_threads(2).expect("thread count");
 }
 
 /// A backward pass that cannot run (no forward pass before it) is an error, and the optimizer

@@ -177,6 +177,79 @@ impl FusedActivation {
     }
 }
 
+/// Runs `$body` with `$f` bound to a closure for the activation `$activation` (an
+/// `Option<FusedActivation>`; the identity for `None`): the body is compiled once per
+/// activation, with the match outside its loops, so that each loop vectorizes.
+macro_rules! with_activation {
+    ($activation:expr, |$f:ident| $body:block) => {
+        match $activation {
+            None => {
+                let $f = |x: f32| x;
+                $body
+            }
+            Some($crate::FusedActivation::Relu) => {
+                let $f = |x: f32| $crate::FusedActivation::Relu.apply(x);
+                $body
+            }
+            Some($crate::FusedActivation::Tanh) => {
+                let $f = |x: f32| $crate::FusedActivation::Tanh.apply(x);
+                $body
+            }
+            Some($crate::FusedActivation::Sigmoid) => {
+                let $f = |x: f32| $crate::FusedActivation::Sigmoid.apply(x);
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_activation;
+
+/// `dz[k] = grad[k] · activation′(output[k])` over slices: the scaling of a fused layer's
+/// backward pass, compiled once per activation (the match outside the loop).
+pub(crate) fn scale_by_derivative_slices(
+    dz: &mut [f32],
+    grad: &[f32],
+    output: &[f32],
+    activation: FusedActivation,
+) {
+    fn run(dz: &mut [f32], grad: &[f32], output: &[f32], derivative: impl Fn(f32) -> f32) {
+        for ((d, &g), &y) in dz.iter_mut().zip(grad).zip(output) {
+            *d = g * derivative(y);
+        }
+    }
+    match activation {
+        FusedActivation::Relu => run(dz, grad, output, |y| FusedActivation::Relu.derivative_from_output(y)),
+        FusedActivation::Tanh => run(dz, grad, output, |y| FusedActivation::Tanh.derivative_from_output(y)),
+        FusedActivation::Sigmoid => {
+            run(dz, grad, output, |y| FusedActivation::Sigmoid.derivative_from_output(y))
+        }
+    }
+}
+
+/// `dz = grad · activation′(output)`, elementwise (resizing `dz`): the gradient with respect
+/// to a fused layer's output before its activation, computed as the activation layer's own
+/// backward pass computes it, to the bit.
+///
+/// # Panics
+/// If `grad` and `output` differ in shape.
+#[track_caller]
+pub fn scale_by_derivative(
+    dz: &mut Matrix,
+    grad: &Matrix,
+    output: &Matrix,
+    activation: FusedActivation,
+    par: Par,
+) {
+    assert_same_shape("scale_by_derivative", grad, output);
+    dz.resize(grad.rows(), grad.cols());
+    let cols = grad.cols();
+    let (grad, output) = (grad.as_slice(), output.as_slice());
+    for_row_blocks(par, dz.as_mut_slice(), cols, |first_row, block| {
+        let range = first_row * cols..first_row * cols + block.len();
+        scale_by_derivative_slices(block, &grad[range.clone()], &output[range], activation);
+    });
+}
+
 /// `dst[i, j] += row[j]` for every row `i`: adds a bias to every sample.
 ///
 /// # Shapes
@@ -209,12 +282,11 @@ pub fn add_row_vector_activated(
     );
     let cols = dst.cols();
     for_row_blocks(par, dst.as_mut_slice(), cols, |_, block| {
-        for dst_row in block.chunks_exact_mut(cols) {
-            match activation {
-                None => dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d += b),
-                Some(f) => dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d = f.apply(*d + b)),
+        with_activation!(activation, |f| {
+            for dst_row in block.chunks_exact_mut(cols) {
+                dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d = f(*d + b));
             }
-        }
+        })
     });
 }
 

@@ -10,6 +10,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::elementwise::{scale_by_derivative_slices, with_activation};
 use crate::par::MAX_STEALING_PARTS;
 use crate::team::SendPtr;
 use crate::{FusedActivation, Matrix, Par};
@@ -678,9 +679,7 @@ pub fn sparse_weight_grad(
         // SAFETY: the shards' row ranges are disjoint and within `dz`, resized above and
         // borrowed mutably for this call.
         let dz = unsafe { std::slice::from_raw_parts_mut(base.get().add(range.start), range.len()) };
-        for ((d, &g), &y) in dz.iter_mut().zip(&grad_values[range.clone()]).zip(&output_values[range]) {
-            *d = g * activation.derivative_from_output(y);
-        }
+        scale_by_derivative_slices(dz, &grad_values[range.clone()], &output_values[range], activation);
     });
     transpose_product(dst, column_sums, x, dz, rows_done, par);
 }
@@ -845,21 +844,16 @@ impl Epilogue<'_> {
         let dst = &mut dst[start..start + acc.len()];
         match (self.bias, self.activation) {
             (None, None) => dst.copy_from_slice(acc),
-            (Some(bias), None) => {
-                for ((d, &a), &b) in dst.iter_mut().zip(acc).zip(&bias[start..]) {
-                    *d = a + b;
-                }
-            }
-            (None, Some(f)) => {
+            (None, activation) => with_activation!(activation, |f| {
                 for (d, &a) in dst.iter_mut().zip(acc) {
-                    *d = f.apply(a);
+                    *d = f(a);
                 }
-            }
-            (Some(bias), Some(f)) => {
+            }),
+            (Some(bias), activation) => with_activation!(activation, |f| {
                 for ((d, &a), &b) in dst.iter_mut().zip(acc).zip(&bias[start..]) {
-                    *d = f.apply(a + b);
+                    *d = f(a + b);
                 }
-            }
+            }),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use percept_linalg::{
     Accum, FusedActivation, Matrix, Par, RowsDone, SparseRows, WeightGradExtras, add_row_vector_activated,
-    column_sums, matmul, sparse_affine_activated, sparse_weight_grad, zip_map,
+    column_sums, matmul, scale_by_derivative, sparse_affine_activated, sparse_weight_grad,
 };
 
 use std::ops::Range;
@@ -353,10 +353,7 @@ impl Linear {
         } else {
             let dz = match self.activation {
                 Some(activation) => {
-                    dz_buffer.resize(output_grad.rows(), output_grad.cols());
-                    zip_map(dz_buffer, output_grad, output, par, |grad, y| {
-                        grad * activation.derivative_from_output(y)
-                    });
+                    scale_by_derivative(dz_buffer, output_grad, output, activation, par);
                     &*dz_buffer
                 }
                 None => output_grad,

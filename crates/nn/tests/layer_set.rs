@@ -4,6 +4,12 @@
 use percept_linalg::Matrix;
 use percept_nn::*;
 
+/// 30 samples of 50 features, about 16% non-zero: below the density at which `Linear` takes
+/// the sparse path itself.
+fn mostly_zero_input() -> Matrix {
+    Matrix::from_fn(30, 50, |r, c| if (r * 7 + c * 3) % 6 == 0 { (r + c) as f32 / 40.0 - 0.5 } else { 0.0 })
+}
+
 fn ones(rows: usize, cols: usize) -> Matrix {
     Matrix::filled(rows, cols, 1.0)
 }
@@ -171,13 +177,7 @@ fn sparse_input_gives_the_dense_results() {
             .unwrap();
         model
     };
-    // About 16% non-zero: below the density at which Linear takes the sparse path itself.
-    let input =
-        Matrix::from_fn(
-            30,
-            50,
-            |r, c| if (r * 7 + c * 3) % 6 == 0 { (r + c) as f32 / 40.0 - 0.5 } else { 0.0 },
-        );
+    let input = mostly_zero_input();
     let output_grad = Matrix::from_fn(30, 5, |r, c| (r as f32 - c as f32) / 10.0);
     let run = |model: &mut Sequential, sparse: bool| {
         let output = if sparse {
@@ -280,12 +280,7 @@ fn fused_activation_gives_the_bits_of_separate_layers(activation: FusedActivatio
         model.add_boxed(layer()).unwrap();
         model
     };
-    let sparse_input =
-        Matrix::from_fn(
-            30,
-            50,
-            |r, c| if (r * 7 + c * 3) % 6 == 0 { (r + c) as f32 / 40.0 - 0.5 } else { 0.0 },
-        );
+    let sparse_input = mostly_zero_input();
     let dense_input = Matrix::from_fn(30, 50, |r, c| ((r * 13 + c * 7) % 17) as f32 / 8.0 - 1.0);
     // Signs of both kinds, so that masked gradients are ±0 as the ReLU layer makes them.
     let output_grad = Matrix::from_fn(30, 5, |r, c| (r as f32 - 3.0 * c as f32) / 10.0);

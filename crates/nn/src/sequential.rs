@@ -15,8 +15,8 @@ use crate::{Layer, Mode, NnError, Param, ParamUpdate, Parameters};
 /// A layer followed by an activation it can apply to its own output runs fused with it
 /// ([`Layer::fuse_activation`]: a [`crate::Linear`] followed by a [`crate::ReLU`],
 /// [`crate::Tanh`] or [`crate::Sigmoid`] is one pass over the batch each way instead of two,
-/// like Keras' `Dense(activation="relu")`). Outputs
-/// and gradients are the same bits either way; [`Sequential::set_fusion`] turns it off.
+/// like Keras' `Dense(activation="relu")`). Outputs and gradients are the same bits either
+/// way; [`Sequential::set_fusion`] turns it off.
 ///
 /// ```
 /// use percept_nn::{Linear, Mode, ReLU, Sequential, seeded_rng};

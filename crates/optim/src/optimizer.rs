@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use percept_linalg::Matrix;
-use percept_linalg::{Par, for_each_row_range};
+use percept_linalg::{Matrix, Par, for_each_row_range};
 use percept_nn::{NnError, ParamUpdate, Parameters, Sequential};
 use serde::{Deserialize, Serialize};
 

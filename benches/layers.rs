@@ -109,11 +109,20 @@ fn activations(c: &mut Criterion) {
     group.finish();
 }
 
+/// The two layers that standardize features: `BatchNorm1d` (batch statistics, training mode)
+/// and `Normalization` (fitted statistics).
 fn batch_norm(c: &mut Criterion) {
-    let mut group = c.benchmark_group("BatchNorm1d");
+    batch_norm_group(c, "BatchNorm1d", |input| Box::new(BatchNorm1d::new(input.cols())));
+    batch_norm_group(c, "Normalization", |input| {
+        Box::new(Normalization::adapted(input).expect("a non-empty input"))
+    });
+}
+
+fn batch_norm_group(c: &mut Criterion, name: &str, make: impl Fn(&Matrix) -> Box<dyn Layer>) {
+    let mut group = c.benchmark_group(name);
     for &(batch, features) in &[(64, 128), (256, 128), (64, 512), (256, 512)] {
-        let mut layer = BatchNorm1d::new(features);
         let input = random(batch, features, 3);
+        let mut layer = make(&input);
         let grad = random(batch, features, 4);
         let (mut output, mut input_grad) = (Matrix::default(), Matrix::default());
         let name = format!("b{batch}x{features}");

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, Layer, LeakyReLU, Linear, LogSoftmax, NnError, ReLU,
-    Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, Layer, LeakyReLU, Linear, LogSoftmax, NnError,
+    Normalization, ReLU, Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 };
 
 /// A built-in layer's type and settings, without its parameters: enough to rebuild an
@@ -69,6 +69,11 @@ pub enum LayerSpec {
         /// Weight of a new batch in the running statistics.
         momentum: f32,
     },
+    /// [`Normalization`] (its mean and variance are buffers).
+    Normalization {
+        /// Features.
+        features: usize,
+    },
 }
 
 impl LayerSpec {
@@ -99,6 +104,7 @@ impl LayerSpec {
                 layer.momentum = momentum;
                 Box::new(layer)
             }
+            LayerSpec::Normalization { features } => Box::new(Normalization::new(features)),
         }
     }
 }

@@ -54,6 +54,10 @@ fn every_layer_passes_the_gradient_check() {
         Box::new(SiLU),
         Box::new(LogSoftmax),
         Box::new(BatchNorm1d::new(5)),
+        Box::new(Normalization::with_statistics(
+            vec![0.5, -1.0, 2.0, 0.0, 3.0],
+            vec![4.0, 0.25, 1.0, 0.0, 9.0],
+        )),
         Box::new(ReseededDropout(Dropout::new(0.3, 1))),
     ];
     for (i, layer) in layers.iter_mut().enumerate() {

@@ -4,7 +4,9 @@
 //!
 //! Names follow `nn.Sequential`: `"{index}.{name}"` with the layer's index in the model
 //! (activations count, as they do in PyTorch). A `Linear` weight is stored `[out, in]`, as
-//! PyTorch's (percept keeps its transpose); biases and `BatchNorm1d` tensors are 1-D.
+//! PyTorch's (percept keeps its transpose); biases and `BatchNorm1d` tensors are 1-D. A
+//! `Normalization` layer (which PyTorch lacks) is written as two 1-D buffers, `"{index}.mean"`
+//! and `"{index}.variance"`, for a module that registers buffers of those names.
 
 use std::path::{Path, PathBuf};
 
@@ -129,6 +131,19 @@ fn named_tensors(model: &mut Sequential) -> Result<Vec<Named>, InteropError> {
                     bytes: 0i64.to_le_bytes().to_vec(),
                 });
             }
+            LayerSpec::Normalization { features } => {
+                let f = *features;
+                layer.visit_buffers(&mut |b| {
+                    if let Buffer::Values { name, values } = b {
+                        out.push(Named {
+                            name: format!("{index}.{name}"),
+                            shape: vec![f],
+                            dtype: Dtype::F32,
+                            bytes: f32_bytes(values),
+                        });
+                    }
+                });
+            }
             _ => {}
         }
     }
@@ -143,7 +158,7 @@ pub fn state_dict_names(model: &mut Sequential) -> Result<Vec<String>, InteropEr
     Ok(named_tensors(model)?.into_iter().map(|t| t.name).collect())
 }
 
-/// Writes `model`'s parameters (and `BatchNorm1d` statistics) to `path` as safetensors with
+/// Writes `model`'s parameters (and `BatchNorm1d` and `Normalization` statistics) to `path` as safetensors with
 /// PyTorch's names and layouts, through a temporary file renamed into place.
 ///
 /// # Errors
@@ -168,7 +183,7 @@ pub fn export_safetensors(model: &mut Sequential, path: impl AsRef<Path>) -> Res
     std::fs::rename(&temporary, path).map_err(io)
 }
 
-/// Reads `model`'s parameters (and `BatchNorm1d` statistics) from a safetensors file with
+/// Reads `model`'s parameters (and `BatchNorm1d` and `Normalization` statistics) from a safetensors file with
 /// PyTorch's names, such as `safetensors.torch.save_file(model.state_dict(), path)` writes
 /// for the equivalent `nn.Sequential`. Every tensor is checked before any is loaded; extra
 /// tensors in the file are ignored.
@@ -250,6 +265,15 @@ pub fn import_safetensors(model: &mut Sequential, path: impl AsRef<Path>) -> Res
                     }
                 });
                 let _ = tensors.next(); // num_batches_tracked
+            }
+            LayerSpec::Normalization { .. } => {
+                layer.visit_buffers(&mut |b| {
+                    if let Buffer::Values { values, .. } = b
+                        && let Some((_, bytes)) = tensors.next()
+                    {
+                        values.copy_from_slice(&floats(&bytes));
+                    }
+                });
             }
             _ => {}
         }

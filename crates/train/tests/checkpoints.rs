@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use percept_data::{Classification, InMemoryDataset, make_classification};
 use percept_linalg::Matrix;
 use percept_nn::{
-    BatchNorm1d, Dropout, Linear, Mode, Parameters, ReLU, Sequential, SoftmaxCrossEntropy, seeded_rng,
+    BatchNorm1d, Buffer, Dropout, Linear, Mode, Normalization, Parameters, ReLU, Sequential,
+    SoftmaxCrossEntropy, seeded_rng,
 };
 use percept_optim::{Adam, Optimizer, Schedule};
 use percept_train::*;
@@ -22,13 +23,16 @@ fn data() -> (InMemoryDataset, InMemoryDataset) {
     make_classification(&Classification { samples: 200, classes: 3, ..Default::default() }).split(0.8)
 }
 
-/// A model with every kind of saved state: parameters, running statistics, a dropout
-/// generator.
+/// A model with every kind of saved state: parameters, fitted and running statistics, a
+/// dropout generator. The feature statistics depend on the seed, so only a load makes two
+/// models agree.
 fn model(seed: u64) -> Sequential {
     let mut rng = seeded_rng(seed);
     let mut model = Sequential::new();
+    let s = seed as f32;
     model
-        .add(Linear::new(2, 16, &mut rng))
+        .add(Normalization::with_statistics(vec![0.1 * s, -0.2], vec![1.0 + s, 2.0]))
+        .and_then(|m| m.add(Linear::new(2, 16, &mut rng)))
         .and_then(|m| m.add(BatchNorm1d::new(16)))
         .and_then(|m| m.add(ReLU))
         .and_then(|m| m.add(Dropout::new(0.2, seed + 100)))
@@ -102,6 +106,19 @@ fn resuming_from_a_checkpoint_continues_bit_for_bit() {
     let mut rebuilt = Checkpoint::load(&path).expect("readable").model().expect("rebuilds");
     let mut first_bits = bits(&mut first);
     assert_eq!(bits(&mut rebuilt), std::mem::take(&mut first_bits));
+    assert_eq!(statistics(&mut rebuilt), statistics(&mut first));
+    assert_ne!(statistics(&mut model(99)), statistics(&mut first));
+}
+
+/// The values of every buffer of `model` (the generators' states left out).
+fn statistics(model: &mut Sequential) -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    model.visit_buffers(&mut |b| {
+        if let Buffer::Values { values, .. } = b {
+            out.push(values.clone());
+        }
+    });
+    out
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use percept_linalg::Matrix;
-use percept_nn::{BatchNorm1d, Linear, Mode, ReLU, Sequential, seeded_rng};
+use percept_nn::{BatchNorm1d, Linear, Mode, Normalization, ReLU, Sequential, seeded_rng};
 use percept_train::*;
 
 fn scratch(name: &str) -> PathBuf {
@@ -17,8 +17,10 @@ fn scratch(name: &str) -> PathBuf {
 fn model(seed: u64, hidden: usize) -> Sequential {
     let mut rng = seeded_rng(seed);
     let mut model = Sequential::new();
+    let s = seed as f32;
     model
-        .add(Linear::new(3, hidden, &mut rng))
+        .add(Normalization::with_statistics(vec![s, 0.5, -s], vec![1.0, 4.0 * s, 2.0]))
+        .and_then(|m| m.add(Linear::new(3, hidden, &mut rng)))
         .and_then(|m| m.add(BatchNorm1d::new(hidden)))
         .and_then(|m| m.add(ReLU))
         .and_then(|m| m.add(Linear::new(hidden, 2, &mut rng)))
@@ -36,15 +38,17 @@ fn export_uses_pytorch_names_and_a_round_trip_restores_the_outputs() {
     assert_eq!(
         state_dict_names(&mut original).expect("percept layers"),
         [
-            "0.weight",
-            "0.bias",
+            "0.mean",
+            "0.variance",
             "1.weight",
             "1.bias",
-            "1.running_mean",
-            "1.running_var",
-            "1.num_batches_tracked",
-            "3.weight",
-            "3.bias"
+            "2.weight",
+            "2.bias",
+            "2.running_mean",
+            "2.running_var",
+            "2.num_batches_tracked",
+            "4.weight",
+            "4.bias"
         ]
     );
     let path = dir.join("model.safetensors");
@@ -54,13 +58,13 @@ fn export_uses_pytorch_names_and_a_round_trip_restores_the_outputs() {
     let bytes = std::fs::read(&path).unwrap();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
-    assert!(header.contains("\"0.weight\":{\"dtype\":\"F32\",\"shape\":[4,3]"), "{header}");
+    assert!(header.contains("\"1.weight\":{\"dtype\":\"F32\",\"shape\":[4,3]"), "{header}");
 
     let mut copy = model(2, 4);
     import_safetensors(&mut copy, &path).expect("reads");
     let want = original.forward(&input, Mode::Eval).expect("fits").clone();
     let got = copy.forward(&input, Mode::Eval).expect("fits").clone();
-    assert_eq!(got, want, "same parameters and running statistics");
+    assert_eq!(got, want, "same parameters, running statistics and feature statistics");
 }
 
 #[test]
@@ -70,16 +74,16 @@ fn import_errors_name_the_file_and_the_tensor() {
     export_safetensors(&mut model(1, 4), &path).expect("writes");
 
     let err = import_safetensors(&mut model(1, 5), &path).unwrap_err();
-    assert!(matches!(err, InteropError::Mismatch { index: 0, .. }), "{err:?}");
+    assert!(matches!(err, InteropError::Mismatch { index: 1, .. }), "{err:?}");
     assert!(
-        err.to_string().contains("tensor \"0.weight\" is F32 [4, 3], but layer 0 (Linear) needs F32 [5, 3]"),
+        err.to_string().contains("tensor \"1.weight\" is F32 [4, 3], but layer 1 (Linear) needs F32 [5, 3]"),
         "{err}"
     );
 
     let mut deeper = model(1, 4);
     deeper.add(ReLU).and_then(|m| m.add(Linear::new(2, 2, &mut seeded_rng(0)))).expect("chains");
     let err = import_safetensors(&mut deeper, &path).unwrap_err();
-    assert!(matches!(err, InteropError::Missing { index: 5, .. }), "{err:?}");
+    assert!(matches!(err, InteropError::Missing { index: 6, .. }), "{err:?}");
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 
     std::fs::write(dir.join("junk.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();

@@ -8,6 +8,7 @@ mod gelu;
 mod leaky_relu;
 mod linear;
 mod log_softmax;
+mod normalization;
 mod relu;
 mod sigmoid;
 mod silu;
@@ -21,6 +22,7 @@ pub use elu::ELU;
 pub use gelu::{GELU, GeluApproximation};
 pub use leaky_relu::LeakyReLU;
 pub use log_softmax::LogSoftmax;
+pub use normalization::Normalization;
 pub use silu::SiLU;
 pub use softplus::Softplus;
 

@@ -100,6 +100,53 @@ fn csv_training_with_flags_and_a_toml_config_then_eval_summary_export() {
     assert!(!out.status.success() && text(&out).contains("unknown field `epochz`"), "{}", text(&out));
 }
 
+/// Accuracy from the last line of `percept eval`'s report.
+fn eval_accuracy(model: &Path, data: &Path) -> f32 {
+    let out = percept(&["eval", "--model", s(model), "--data", s(data)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    report.lines().last().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn standardize_fits_a_normalization_layer_that_eval_applies_from_the_checkpoint() {
+    let dir = scratch("cli_standardize");
+    // Two moons in units far from 1: x in the thousands, y in the hundreds.
+    let moons = make_moons(400, 0.1, 5);
+    let mut csv = String::from("x,y,class\n");
+    let Labels::Classes(classes) = moons.labels() else { unreachable!() };
+    for (row, c) in moons.features().row_iter().zip(classes) {
+        csv += &format!("{},{},{c}\n", 1000.0 * row[0] + 5000.0, 300.0 * row[1] - 100.0);
+    }
+    let data = dir.join("moons.csv");
+    std::fs::write(&data, csv).unwrap();
+    let train = |checkpoint: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--data", s(&data), "--hidden", "16", "--epochs", "80", "--batch", "16"];
+        args.extend_from_slice(&["--checkpoint", s(checkpoint), "--quiet"]);
+        args.extend_from_slice(extra);
+        percept(&args)
+    };
+
+    let standardized = dir.join("standardized.ckpt");
+    let out = train(&standardized, &["--standardize"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = percept(&["summary", "--model", s(&standardized)]);
+    assert!(text(&out).contains("Normalization(2)"), "{}", text(&out));
+    // eval reads raw features; the checkpoint's layer standardizes them as training did.
+    let accuracy = eval_accuracy(&standardized, &data);
+    assert!(accuracy > 0.95, "accuracy {accuracy} with --standardize");
+
+    // The same run on the raw features: SGD at 0.1 diverges or learns little.
+    let raw = dir.join("raw.ckpt");
+    let out = train(&raw, &[]);
+    let raw_accuracy = if out.status.success() { eval_accuracy(&raw, &data) } else { 0.0 };
+    assert!(raw_accuracy < 0.9, "raw features reached {raw_accuracy}: the test shows nothing");
+
+    // The export names the statistics as buffers of layer 0.
+    let out = percept(&["export", "--model", s(&standardized), "--out", s(&dir.join("std.safetensors"))]);
+    assert!(text(&out).contains("0.mean, 0.variance, 1.weight"), "{}", text(&out));
+}
+
 #[test]
 fn predicting_digits_from_pgm_png_and_idx() {
     let dir = scratch("cli_predict");

@@ -64,6 +64,10 @@ struct TrainArgs {
     /// CSV only: the label is a number to predict (regression) instead of a class.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     regression: Option<bool>,
+    /// Standardize the features: a first `Normalization` layer, fitted to the training set's
+    /// mean and variance, saved with the model (so eval and predict apply it too).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    standardize: Option<bool>,
     /// Hidden layer sizes, e.g. 128,64 (empty for none).
     #[arg(long)]
     hidden: Option<String>,
@@ -221,6 +225,7 @@ fn merged(cli: TrainArgs) -> Result<TrainArgs, Error> {
         data,
         label,
         regression,
+        standardize,
         hidden,
         activation,
         loss,
@@ -302,8 +307,17 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     };
     let hidden = parse_hidden(args.hidden.as_deref().unwrap_or("128"))?;
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| PathBuf::from("model.ckpt"));
+    let normalization = if args.standardize.unwrap_or(false) {
+        let all: Vec<usize> = (0..train_set.len()).collect();
+        let (mut features, mut labels) = (Matrix::default(), Labels::default());
+        train_set.gather(&all, &mut features, &mut labels);
+        Some(Normalization::adapted(&features)?)
+    } else {
+        None
+    };
     let mut model = build(
         train_set.num_features(),
+        normalization,
         &hidden,
         outputs,
         args.activation.unwrap_or(ActivationKind::Relu),
@@ -386,6 +400,7 @@ fn make_loss(kind: LossKind) -> Box<dyn Loss> {
 
 fn build(
     inputs: usize,
+    normalization: Option<Normalization>,
     hidden: &[usize],
     outputs: usize,
     activation: ActivationKind,
@@ -393,6 +408,9 @@ fn build(
 ) -> Result<Sequential, NnError> {
     let mut rng = seeded_rng(seed);
     let mut model = Sequential::new();
+    if let Some(normalization) = normalization {
+        model.add(normalization)?;
+    }
     let mut width = inputs;
     for &size in hidden {
         model.add(Linear::new(width, size, &mut rng))?;

@@ -70,4 +70,6 @@ pub mod prelude {
     pub use percept_train::{
         EpochRecord, Evaluation, FitConfig, History, StepEvery, TrainError, Trainer, evaluate,
     };
+    #[cfg(feature = "plot")]
+    pub use percept_train::{PlotError, WeightWatch, plot_decision_boundary, plot_history};
 }

@@ -31,6 +31,8 @@ mod fit;
 mod history;
 mod interop;
 mod metrics;
+#[cfg(feature = "plot")]
+pub mod plot;
 
 pub use callbacks::{BatchRecord, Callback, Control, EarlyStopping, Monitor};
 pub use checkpoint::{
@@ -42,3 +44,5 @@ pub use fit::{BatchBuffers, EpochCallback, Evaluation, FitConfig, StepEvery, Tra
 pub use history::{EpochRecord, History, progress_line};
 pub use interop::{InteropError, export_safetensors, import_safetensors, state_dict_names};
 pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};
+#[cfg(feature = "plot")]
+pub use plot::{PlotError, WeightLog, WeightWatch, plot_decision_boundary, plot_history};

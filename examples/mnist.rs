@@ -4,6 +4,7 @@
 //! cargo run --release --example mnist                       # the default recipe, ≥ 98% test accuracy
 //! cargo run --release --example mnist -- --hidden 128 --epochs 2 --threads 1 --json
 //! cargo run --release --example mnist -- --hidden 100,100 --activation tanh   # the lab's comparisons
+//! cargo run --release --example mnist -- --epochs 5 --plot plots   # curves and weights as SVG
 //! ```
 //!
 //! Flags and JSON keys match `../shared/bench/torch_mlp.py`, so runs compare line by line.
@@ -63,6 +64,11 @@ struct Args {
     /// No per-epoch lines or progress bar: only the final result.
     #[arg(long)]
     quiet: bool,
+    /// Write plots into this directory (created if needed): the training curves
+    /// (`curves.svg`) and the largest absolute weight of each layer per epoch (`weights.svg`,
+    /// the lab's "watch the weights").
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -211,6 +217,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             );
         });
     }
+    let watch = WeightWatch::new();
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        watch.observe(0, &mut model);
+        trainer.callback(watch.clone());
+    }
     let history = trainer.fit(
         &mut model,
         &mut SoftmaxCrossEntropy::new(),
@@ -218,6 +230,14 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         &mnist.train,
         Some(&mnist.test),
     )?;
+    if let Some(dir) = &args.plot {
+        let (curves, weights) = (dir.join("curves.svg"), dir.join("weights.svg"));
+        plot_history(&history, &curves)?;
+        watch.plot(&weights)?;
+        if !args.json {
+            println!("plots: {} and {}", curves.display(), weights.display());
+        }
+    }
 
     let infer_images_per_s = inference_throughput(&mut model, &mnist.test)?;
     let mut epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.train_seconds).collect();

@@ -3,16 +3,18 @@
 //!
 //! ```text
 //! cargo run --release --example toy_sets
+//! cargo run --release --example toy_sets -- --plot plots   # and each model's decision map as SVG
 //! ```
 
 use percept::data::{InMemoryDataset, make_circles, make_moons, make_spirals, make_xor, split_indices};
 use percept::prelude::*;
 
+/// Test accuracy and the trained model.
 fn train_and_test(
     data: &InMemoryDataset,
     hidden: Option<usize>,
     seed: u64,
-) -> Result<f32, Box<dyn std::error::Error>> {
+) -> Result<(f32, Sequential), Box<dyn std::error::Error>> {
     let (train_idx, test_idx) = split_indices(data.len(), 0.2, seed, None);
     let (train, test) = (data.subset(&train_idx), data.subset(&test_idx));
     let classes = data.num_classes().expect("classification");
@@ -32,10 +34,20 @@ fn train_and_test(
     let config = FitConfig { epochs: 300, batch_size: 32, seed, verbose: false, ..Default::default() };
     let mut optimizer = Optimizer::new(Adam::new(0.01));
     Trainer::new(config).fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut optimizer, &train, None)?;
-    Ok(evaluate(&mut model, &mut SoftmaxCrossEntropy::new(), &test, 1024)?.accuracy.unwrap_or(f32::NAN))
+    let accuracy = evaluate(&mut model, &mut SoftmaxCrossEntropy::new(), &test, 1024)?.accuracy;
+    Ok((accuracy.unwrap_or(f32::NAN), model))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let plot_dir = match args.as_slice() {
+        [] => None,
+        [flag, dir] if flag == "--plot" => Some(std::path::PathBuf::from(dir)),
+        _ => return Err("usage: toy_sets [--plot DIR]".into()),
+    };
+    if let Some(dir) = &plot_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let sets = [
         ("two moons", make_moons(1000, 0.1, 1)),
         ("two circles", make_circles(1000, 0.5, 0.05, 2)),
@@ -45,10 +57,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("test accuracy (20% held out), Adam 0.01, 300 epochs, batch 32");
     println!("{:<15} {:>22} {:>26}", "data set", "no hidden layer", "one hidden layer (32 tanh)");
     for (name, data) in &sets {
-        let linear = train_and_test(data, None, 0)?;
-        let deep = train_and_test(data, Some(32), 0)?;
+        let (linear, mut linear_model) = train_and_test(data, None, 0)?;
+        let (deep, mut deep_model) = train_and_test(data, Some(32), 0)?;
         println!("{name:<15} {:>21.1}% {:>25.1}%", 100.0 * linear, 100.0 * deep);
+        if let Some(dir) = &plot_dir {
+            let slug = name.replace(' ', "-").to_lowercase();
+            plot_decision_boundary(&mut linear_model, data, dir.join(format!("{slug}-linear.svg")))?;
+            plot_decision_boundary(&mut deep_model, data, dir.join(format!("{slug}-hidden.svg")))?;
+        }
     }
     println!("A linear classifier draws straight boundaries; one hidden layer bends them.");
+    if let Some(dir) = &plot_dir {
+        println!("decision maps: {}/*-linear.svg and *-hidden.svg", dir.display());
+    }
     Ok(())
 }

@@ -109,7 +109,7 @@ fn eval_accuracy(model: &Path, data: &Path) -> f32 {
 }
 
 #[test]
-fn standardize_fits_a_normalization_layer_that_eval_applies_from_the_checkpoint() {
+fn standardize_fits_a_normalization_layer_that_eval_applies_and_plot_writes_curves() {
     let dir = scratch("cli_standardize");
     // Two moons in units far from 1: x in the thousands, y in the hundreds.
     let moons = make_moons(400, 0.1, 5);
@@ -141,6 +141,13 @@ fn standardize_fits_a_normalization_layer_that_eval_applies_from_the_checkpoint(
     let out = train(&raw, &[]);
     let raw_accuracy = if out.status.success() { eval_accuracy(&raw, &data) } else { 0.0 };
     assert!(raw_accuracy < 0.9, "raw features reached {raw_accuracy}: the test shows nothing");
+
+    // --plot writes the training curves.
+    let curves = dir.join("curves.svg");
+    let out = train(&dir.join("plotted.ckpt"), &["--standardize", "--plot", s(&curves)]);
+    assert!(text(&out).contains(&format!("curves {}", s(&curves))), "{}", text(&out));
+    let svg = std::fs::read_to_string(&curves).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("accuracy (%)"), "{}", &svg[..svg.len().min(200)]);
 
     // The export names the statistics as buffers of layer 0.
     let out = percept(&["export", "--model", s(&standardized), "--out", s(&dir.join("std.safetensors"))]);

@@ -120,6 +120,9 @@ struct TrainArgs {
     /// Only the final result.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     quiet: Option<bool>,
+    /// Write the training curves (loss and accuracy per epoch) to this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, Deserialize, PartialEq)]
@@ -242,7 +245,8 @@ fn merged(cli: TrainArgs) -> Result<TrainArgs, Error> {
         resume,
         early_stopping,
         validation,
-        quiet
+        quiet,
+        plot
     ))
 }
 
@@ -375,12 +379,16 @@ fn train(args: TrainArgs) -> Result<(), Error> {
         train_set.as_ref(),
         Some(validation_set.as_ref()),
     )?;
+    if let Some(path) = &args.plot {
+        plot_history(&history, path)?;
+    }
     if let Some(last) = history.last() {
         let accuracy = last
             .validation_accuracy
             .map_or_else(String::new, |a| format!(", validation accuracy {:.2}%", 100.0 * a));
+        let plot = args.plot.as_ref().map_or_else(String::new, |p| format!("; curves {}", p.display()));
         println!(
-            "trained {} epochs: validation loss {:.4}{accuracy}; checkpoint {}",
+            "trained {} epochs: validation loss {:.4}{accuracy}; checkpoint {}{plot}",
             last.epoch,
             last.validation_loss.unwrap_or(f32::NAN),
             checkpoint_path.display()

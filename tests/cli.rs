@@ -148,6 +148,11 @@ fn standardize_fits_a_normalization_layer_that_eval_applies_and_plot_writes_curv
     assert!(text(&out).contains(&format!("curves {}", s(&curves))), "{}", text(&out));
     let svg = std::fs::read_to_string(&curves).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("accuracy (%)"), "{}", &svg[..svg.len().min(200)]);
+    // And later, from the checkpoint's saved history: the same figure.
+    let again = dir.join("again.svg");
+    let out = percept(&["summary", "--model", s(&dir.join("plotted.ckpt")), "--plot", s(&again)]);
+    assert!(text(&out).contains("curves of 80 epochs"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), svg);
 
     // The export names the statistics as buffers of layer 0.
     let out = percept(&["export", "--model", s(&standardized), "--out", s(&dir.join("std.safetensors"))]);

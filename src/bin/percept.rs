@@ -197,6 +197,9 @@ struct SummaryArgs {
     /// The checkpoint.
     #[arg(long)]
     model: PathBuf,
+    /// Also draw the saved run's training curves (loss and accuracy per epoch) to this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -626,5 +629,10 @@ fn summary(args: &SummaryArgs) -> Result<(), Error> {
         checkpoint.optimizer.rule
     );
     println!("{model}");
+    if let Some(path) = &args.plot {
+        let history = History { epochs: checkpoint.history.iter().map(EpochRecord::from).collect() };
+        plot_history(&history, path)?;
+        println!("curves of {} epochs: {}", history.epochs.len(), path.display());
+    }
     Ok(())
 }

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use percept_linalg::Matrix;
-use percept_nn::{Buffer, LayerSpec, Sequential};
+use percept_nn::{Buffer, Layer, LayerSpec, Sequential};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 /// Why a safetensors file could not be written or read into a model.
@@ -112,16 +112,7 @@ fn named_tensors(model: &mut Sequential) -> Result<Vec<Named>, InteropError> {
                         bytes: f32_bytes(p.value.as_slice()),
                     });
                 });
-                layer.visit_buffers(&mut |b| {
-                    if let Buffer::Values { name, values } = b {
-                        out.push(Named {
-                            name: format!("{index}.{name}"),
-                            shape: vec![f],
-                            dtype: Dtype::F32,
-                            bytes: f32_bytes(values),
-                        });
-                    }
-                });
+                push_buffers(&mut out, index, layer.as_mut());
                 // PyTorch's counter of training batches; it only matters with momentum=None,
                 // which percept does not offer.
                 out.push(Named {
@@ -131,23 +122,43 @@ fn named_tensors(model: &mut Sequential) -> Result<Vec<Named>, InteropError> {
                     bytes: 0i64.to_le_bytes().to_vec(),
                 });
             }
-            LayerSpec::Normalization { features } => {
-                let f = *features;
-                layer.visit_buffers(&mut |b| {
-                    if let Buffer::Values { name, values } = b {
-                        out.push(Named {
-                            name: format!("{index}.{name}"),
-                            shape: vec![f],
-                            dtype: Dtype::F32,
-                            bytes: f32_bytes(values),
-                        });
-                    }
-                });
-            }
+            LayerSpec::Normalization { .. } => push_buffers(&mut out, index, layer.as_mut()),
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// Little-endian `f32`s.
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Fills each value buffer of `layer` from the next tensors, in [`push_buffers`]' order
+/// (shapes already checked).
+fn load_buffers<'a>(layer: &mut dyn Layer, tensors: &mut impl Iterator<Item = (&'a Named, Vec<u8>)>) {
+    layer.visit_buffers(&mut |b| {
+        if let Buffer::Values { values, .. } = b
+            && let Some((_, bytes)) = tensors.next()
+        {
+            values.copy_from_slice(&floats(&bytes));
+        }
+    });
+}
+
+/// Appends each value buffer of `layer` (running or fitted statistics) as a 1-D tensor named
+/// `"{index}.{name}"`.
+fn push_buffers(out: &mut Vec<Named>, index: usize, layer: &mut dyn Layer) {
+    layer.visit_buffers(&mut |b| {
+        if let Buffer::Values { name, values } = b {
+            out.push(Named {
+                name: format!("{index}.{name}"),
+                shape: vec![values.len()],
+                dtype: Dtype::F32,
+                bytes: f32_bytes(values),
+            });
+        }
+    });
 }
 
 /// The names [`export_safetensors`] writes for `model`, in order.
@@ -229,9 +240,6 @@ pub fn import_safetensors(model: &mut Sequential, path: impl AsRef<Path>) -> Res
     let mut tensors = wanted.iter().zip(loaded);
     let specs = model.specs()?;
     for (layer, spec) in model.layers_mut().iter_mut().zip(&specs) {
-        let floats = |bytes: &[u8]| -> Vec<f32> {
-            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-        };
         match spec {
             LayerSpec::Linear { .. } => {
                 layer.visit_parameters(&mut |p| {
@@ -257,24 +265,10 @@ pub fn import_safetensors(model: &mut Sequential, path: impl AsRef<Path>) -> Res
                         p.value.as_mut_slice().copy_from_slice(&floats(&bytes));
                     }
                 });
-                layer.visit_buffers(&mut |b| {
-                    if let Buffer::Values { values, .. } = b
-                        && let Some((_, bytes)) = tensors.next()
-                    {
-                        values.copy_from_slice(&floats(&bytes));
-                    }
-                });
+                load_buffers(layer.as_mut(), &mut tensors);
                 let _ = tensors.next(); // num_batches_tracked
             }
-            LayerSpec::Normalization { .. } => {
-                layer.visit_buffers(&mut |b| {
-                    if let Buffer::Values { values, .. } = b
-                        && let Some((_, bytes)) = tensors.next()
-                    {
-                        values.copy_from_slice(&floats(&bytes));
-                    }
-                });
-            }
+            LayerSpec::Normalization { .. } => load_buffers(layer.as_mut(), &mut tensors),
             _ => {}
         }
     }

@@ -1,7 +1,10 @@
 //! Checkpoints: resuming continues bit for bit, every kind of bad file is refused with a
 //! typed error, and a checkpoint written by format version 1 still loads.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::scratch;
+
+use std::path::Path;
 
 use percept_data::{Classification, InMemoryDataset, make_classification};
 use percept_linalg::Matrix;
@@ -11,13 +14,6 @@ use percept_nn::{
 };
 use percept_optim::{Adam, Optimizer, Schedule};
 use percept_train::*;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 fn data() -> (InMemoryDataset, InMemoryDataset) {
     make_classification(&Classification { samples: 200, classes: 3, ..Default::default() }).split(0.8)

@@ -1,18 +1,12 @@
 //! safetensors export and import: PyTorch names and layouts, a round trip, and typed errors.
 //! (`scripts/check_safetensors.py` checks against PyTorch itself, by hand.)
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::scratch;
 
 use percept_linalg::Matrix;
 use percept_nn::{BatchNorm1d, Linear, Mode, Normalization, ReLU, Sequential, seeded_rng};
 use percept_train::*;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 fn model(seed: u64, hidden: usize) -> Sequential {
     let mut rng = seeded_rng(seed);

@@ -1,20 +1,14 @@
 //! SVG plots: training curves from a history, the lab's weight watch during a real fit, and
 //! errors that name the file.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::scratch;
 
 use percept_data::{Classification, InMemoryDataset, make_classification};
 use percept_linalg::Matrix;
 use percept_nn::{Linear, Parameters, ReLU, Sequential, SoftmaxCrossEntropy, seeded_rng};
 use percept_optim::{Optimizer, Sgd};
 use percept_train::*;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 fn record(
     epoch: usize,

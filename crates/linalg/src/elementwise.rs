@@ -149,13 +149,15 @@ pub enum FusedActivation {
 
 impl FusedActivation {
     /// The activation of one value. (The activation layers compute theirs with this, so a
-    /// fused layer and a separate one give the same bits.)
+    /// fused layer and a separate one give the same bits.) Tanh and the sigmoid are computed
+    /// without a library call, so that loops over a batch vectorize: within 1 and 2 units in
+    /// the last place of the exact values.
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             FusedActivation::Relu => x.max(0.0),
-            FusedActivation::Tanh => x.tanh(),
-            FusedActivation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            FusedActivation::Tanh => crate::fastmath::tanh(x),
+            FusedActivation::Sigmoid => crate::fastmath::sigmoid(x),
         }
     }
 

@@ -33,6 +33,7 @@
 
 mod bytes;
 mod elementwise;
+mod fastmath;
 mod matmul;
 mod matrix;
 mod par;

@@ -36,13 +36,9 @@ pub(crate) fn backward_from_input(
     }
 }
 
-/// The logistic function `1 / (1 + e^(−x))`, without overflow for large `|x|`.
-#[inline]
+/// The logistic function `1 / (1 + e^(−x))`: the `Sigmoid` layer's own, which needs no
+/// library call (so loops over a batch vectorize) and saturates without overflow.
+#[inline(always)]
 pub(crate) fn logistic(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+    percept_linalg::FusedActivation::Sigmoid.apply(x)
 }

@@ -18,15 +18,17 @@ use crate::{FusedActivation, Matrix, Par};
 /// Below this many multiply-adds a sparse product runs on one thread whatever `par` says.
 ///
 /// From `cargo bench --bench matmul -- "sparse threads"` (784 → 128 at 20% density, build,
-/// forward and weight gradient together): two threads took 25 µs against 40 µs on one at
-/// batch 16 (320K multiply-adds per product), 83 against 143 at batch 64, 368 against 552 at
-/// batch 256. The threshold sits just under batch 16, the same as for dense products.
+/// forward and weight gradient together; AVX-512 kernels, medians, 2026-11-27): two threads
+/// took 39 µs against 53 µs on one at batch 16 (320K multiply-adds per product), 87 against
+/// 139 at batch 64, 348 against 543 at batch 256. The threshold sits just under batch 16, the
+/// same as for dense products.
 pub const SPARSE_PARALLEL_THRESHOLD_MULADDS: usize = 256 * 1024;
 
 /// Below this many input values [`SparseRows::try_from_dense`] scans on one thread, and a
 /// data set gathers a batch on one thread (so that both split a batch the same way). The
-/// same bench: the build of a batch of 16 (12.5K values) took 1.4 µs on two threads against
-/// 2.0 µs on one.
+/// same bench: the build of a batch of 64 (50K values) took 5.9 µs on two threads against
+/// 9.4 µs on one; at batch 16 (12.5K values) the two are within noise of each other
+/// (2.5 against 2.3 µs on the same run, 1.4 against 2.0 µs before the AVX-512 compaction).
 pub const SPARSE_BUILD_PARALLEL_THRESHOLD: usize = 8 * 1024;
 
 /// A matrix stored by its non-zero elements, row by row (CSR), with a by-column copy (CSC)

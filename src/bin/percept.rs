@@ -65,7 +65,7 @@ struct TrainArgs {
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     regression: Option<bool>,
     /// Standardize the features: a first `Normalization` layer, fitted to the training set's
-    /// mean and variance, saved with the model (so eval and predict apply it too).
+    /// mean and variance, saved with the model (so eval, and predict on images, apply it too).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     standardize: Option<bool>,
     /// Hidden layer sizes, e.g. 128,64 (empty for none).

@@ -61,17 +61,8 @@ pub struct Standardizer {
 impl Standardizer {
     /// Fits to the columns of `data`.
     pub fn fit(data: &Matrix) -> Self {
-        let n = data.rows().max(1) as f64;
-        let mut mean = vec![0.0f64; data.cols()];
-        for row in data.row_iter() {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-        }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0.0f64; data.cols()];
-        for row in data.row_iter() {
-            var.iter_mut().zip(row).zip(&mean).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
-        }
-        let std = var.iter().map(|s| (s / n).sqrt() as f32).collect();
+        let (mean, variance) = percept_linalg::column_moments(data);
+        let std = variance.iter().map(|v| v.sqrt() as f32).collect();
         Self { mean: mean.iter().map(|&m| m as f32).collect(), std }
     }
 

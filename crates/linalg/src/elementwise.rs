@@ -292,6 +292,23 @@ pub fn add_row_vector_activated(
     });
 }
 
+/// Each column's mean and population variance (divided by the row count), summed in `f64`
+/// in row order: what a feature standardizer is fitted to (zeros for a matrix without rows).
+pub fn column_moments(src: &Matrix) -> (Vec<f64>, Vec<f64>) {
+    let n = src.rows().max(1) as f64;
+    let mut mean = vec![0.0f64; src.cols()];
+    for row in src.row_iter() {
+        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut variance = vec![0.0f64; src.cols()];
+    for row in src.row_iter() {
+        variance.iter_mut().zip(row).zip(&mean).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
+    }
+    variance.iter_mut().for_each(|s| *s /= n);
+    (mean, variance)
+}
+
 /// `dst[j] = Σ_i src[i, j]` (or `dst[j] += …`): the bias gradient is the column sum of the
 /// output gradient.
 ///

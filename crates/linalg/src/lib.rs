@@ -44,7 +44,8 @@ mod team;
 pub use bytes::{scale_byte, scale_bytes};
 pub use elementwise::{
     ELEMENTWISE_PARALLEL_THRESHOLD, FusedActivation, add_row_vector, add_row_vector_activated, axpy,
-    column_sums, for_each_row_block, for_each_row_range, map, map_inplace, scale_by_derivative, zip_map,
+    column_moments, column_sums, for_each_row_block, for_each_row_range, map, map_inplace,
+    scale_by_derivative, zip_map,
 };
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};

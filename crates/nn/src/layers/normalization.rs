@@ -80,18 +80,9 @@ impl Normalization {
                 cols,
             });
         }
-        let n = rows as f64;
-        let mut mean = vec![0.0f64; cols];
-        for row in data.row_iter() {
-            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-        }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut variance = vec![0.0f64; cols];
-        for row in data.row_iter() {
-            variance.iter_mut().zip(row).zip(&mean).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
-        }
+        let (mean, variance) = percept_linalg::column_moments(data);
         self.mean = mean.iter().map(|&m| m as f32).collect();
-        self.variance = variance.iter().map(|&s| (s / n) as f32).collect();
+        self.variance = variance.iter().map(|&v| v as f32).collect();
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! CSV files of numeric features with a label or target column.
+//! CSV files of numeric features with a label or target column, or without one (data to
+//! predict).
 
 use std::path::Path;
 
@@ -65,28 +66,72 @@ pub struct CsvData {
 /// a label column that does not exist.
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData, DataError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| {
+    parse_csv(&read_bytes(path)?, path, options)
+}
+
+/// A CSV file's fields before any is read as a number: its header (if the options say it
+/// has one), the column names, and the data rows with their line numbers.
+struct Table {
+    header: Option<Vec<String>>,
+    names: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+    width: usize,
+}
+
+/// The samples of a CSV file read without labels: data to predict.
+#[derive(Clone, Debug)]
+pub struct CsvFeatures {
+    /// One row per sample.
+    pub features: Matrix,
+    /// Feature names (from the header, or `column 1`, `column 2`, … without one).
+    pub feature_names: Vec<String>,
+    /// The column left out as the label, if any: its 0-based index and name.
+    pub label_column: Option<(usize, String)>,
+}
+
+/// Reads the CSV file at `path` as samples to predict: every column is a feature, or, with
+/// `with_label`, every column but `options.label` (a file that still has its labels, such as
+/// a test set). `options.task` is not used.
+///
+/// # Errors
+/// As [`read_csv`]: [`DataError`] naming the file, and the line and column where there is one.
+pub fn read_csv_features(
+    path: impl AsRef<Path>,
+    options: &CsvOptions,
+    with_label: bool,
+) -> Result<CsvFeatures, DataError> {
+    let path = path.as_ref();
+    let table = parse_table(&read_bytes(path)?, path, options, 1 + with_label as usize)?;
+    let label = if with_label { Some(table.column(&options.label, path)?) } else { None };
+    let (features, feature_names) = table.numbers(label, path)?;
+    let label_column = label.map(|c| (c, table.names[c].clone()));
+    Ok(CsvFeatures { features, feature_names, label_column })
+}
+
+/// The bytes of `path`, with [`DataError::Missing`] when there is no such file.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             DataError::Missing { path: path.to_path_buf(), tried: vec![path.display().to_string()] }
         } else {
             DataError::Io { path: path.to_path_buf(), source }
         }
-    })?;
-    parse_csv(&bytes, path, options)
+    })
 }
 
-/// Parses CSV bytes already in memory; `path` names them in errors.
-///
-/// # Errors
-/// As [`read_csv`].
-pub fn parse_csv(bytes: &[u8], path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData, DataError> {
-    let path = path.as_ref();
-    let error = |line: u64, column: String, message: String| DataError::Csv {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-    };
+/// A [`DataError::Csv`] for `path`.
+fn csv_error(path: &Path, line: u64, column: String, message: String) -> DataError {
+    DataError::Csv { path: path.to_path_buf(), line, column, message }
+}
+
+/// Splits `bytes` into a [`Table`], skipping blank lines; at least `min_width` columns.
+fn parse_table(
+    bytes: &[u8],
+    path: &Path,
+    options: &CsvOptions,
+    min_width: usize,
+) -> Result<Table, DataError> {
+    let error = |line: u64, column: String, message: String| csv_error(path, line, column, message);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -115,54 +160,78 @@ pub fn parse_csv(bytes: &[u8], path: impl AsRef<Path>, options: &CsvOptions) -> 
         return Err(error(0, String::new(), "no data rows".into()));
     };
     let width = header.as_ref().map_or(first.len(), Vec::len);
-    if width < 2 {
-        return Err(error(*first_line, String::new(), format!("{width} column; need features and a label")));
+    if width < min_width {
+        let need = if min_width > 1 { "need features and a label" } else { "need at least one feature" };
+        return Err(error(*first_line, String::new(), format!("{width} columns; {need}")));
+    }
+    if let Some((line, fields)) = rows.iter().find(|(_, fields)| fields.len() != width) {
+        return Err(error(*line, String::new(), format!("{} fields, expected {width}", fields.len())));
     }
     let names: Vec<String> =
         header.clone().unwrap_or_else(|| (1..=width).map(|c| format!("column {c}")).collect());
-    let label = match &options.label {
-        LabelColumn::Last => width - 1,
-        LabelColumn::Index(i) if *i < width => *i,
-        LabelColumn::Index(i) => {
-            return Err(error(
+    Ok(Table { header, names, rows, width })
+}
+
+impl Table {
+    /// The index of the `label` column.
+    fn column(&self, label: &LabelColumn, path: &Path) -> Result<usize, DataError> {
+        let (width, names) = (self.width, &self.names);
+        match label {
+            LabelColumn::Last => Ok(width - 1),
+            LabelColumn::Index(i) if *i < width => Ok(*i),
+            LabelColumn::Index(i) => Err(csv_error(
+                path,
                 0,
                 (i + 1).to_string(),
                 format!("no label column {} (the file has {width})", i + 1),
-            ));
-        }
-        LabelColumn::Name(name) => match (&header, names.iter().position(|n| n == name)) {
-            (Some(_), Some(i)) => i,
-            (None, _) => return Err(error(0, name.clone(), "a label column by name needs a header".into())),
-            (Some(_), None) => {
-                return Err(error(
+            )),
+            LabelColumn::Name(name) => match (&self.header, names.iter().position(|n| n == name)) {
+                (Some(_), Some(i)) => Ok(i),
+                (None, _) => {
+                    Err(csv_error(path, 0, name.clone(), "a label column by name needs a header".into()))
+                }
+                (Some(_), None) => Err(csv_error(
+                    path,
                     1,
                     name.clone(),
                     format!("no column named {name:?} (columns: {})", names.join(", ")),
-                ));
-            }
-        },
-    };
-    let mut features = Vec::with_capacity(rows.len() * (width - 1));
-    let mut labels = Vec::with_capacity(rows.len());
-    for (line, fields) in &rows {
-        if fields.len() != width {
-            return Err(error(*line, String::new(), format!("{} fields, expected {width}", fields.len())));
-        }
-        for (c, field) in fields.iter().enumerate() {
-            if c == label {
-                labels.push((*line, field.clone()));
-                continue;
-            }
-            let value: f32 = field.parse().map_err(|_| {
-                error(*line, format!("{} ({})", c + 1, names[c]), format!("{field:?} is not a number"))
-            })?;
-            features.push(value);
+                )),
+            },
         }
     }
-    let features = Matrix::from_vec(rows.len(), width - 1, features);
-    let feature_names =
-        names.iter().enumerate().filter(|&(c, _)| c != label).map(|(_, n)| n.clone()).collect();
-    let label_column = format!("{} ({})", label + 1, names[label]);
+
+    /// Every column but `skip` read as numbers, row by row, with the names of those columns.
+    fn numbers(&self, skip: Option<usize>, path: &Path) -> Result<(Matrix, Vec<String>), DataError> {
+        let kept = self.width - skip.is_some() as usize;
+        let mut values = Vec::with_capacity(self.rows.len() * kept);
+        for (line, fields) in &self.rows {
+            for (c, field) in fields.iter().enumerate().filter(|&(c, _)| Some(c) != skip) {
+                let value: f32 = field.parse().map_err(|_| {
+                    let column = format!("{} ({})", c + 1, self.names[c]);
+                    csv_error(path, *line, column, format!("{field:?} is not a number"))
+                })?;
+                values.push(value);
+            }
+        }
+        let names =
+            self.names.iter().enumerate().filter(|&(c, _)| Some(c) != skip).map(|(_, n)| n.clone()).collect();
+        Ok((Matrix::from_vec(self.rows.len(), kept, values), names))
+    }
+}
+
+/// Parses CSV bytes already in memory; `path` names them in errors.
+///
+/// # Errors
+/// As [`read_csv`].
+pub fn parse_csv(bytes: &[u8], path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData, DataError> {
+    let path = path.as_ref();
+    let error = |line: u64, column: String, message: String| csv_error(path, line, column, message);
+    let table = parse_table(bytes, path, options, 2)?;
+    let label = table.column(&options.label, path)?;
+    let (features, feature_names) = table.numbers(Some(label), path)?;
+    let labels: Vec<(u64, String)> =
+        table.rows.iter().map(|(line, fields)| (*line, fields[label].clone())).collect();
+    let label_column = format!("{} ({})", label + 1, table.names[label]);
     match options.task {
         Task::Regression => {
             let mut targets = Vec::with_capacity(labels.len());

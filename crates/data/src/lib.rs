@@ -2,9 +2,9 @@
 //!
 //! Getting samples into batches: the [`Dataset`] trait; IDX files of every element type
 //! ([`read_idx`]) and MNIST-style directories ([`Mnist`]: MNIST, Fashion-MNIST, KMNIST,
-//! EMNIST digits), gzip'd or raw; CSV files ([`read_csv`]); seeded synthetic sets (the
-//! lesson's [`make_classification`], blobs, moons, circles, spirals, XOR, linear and 1-D
-//! regression); transforms ([`MinMaxScaler`], [`Standardizer`], [`one_hot`], digit
+//! EMNIST digits), gzip'd or raw; CSV files ([`read_csv`], and [`read_csv_features`] for
+//! data to predict); seeded synthetic sets (the lesson's [`make_classification`], blobs,
+//! moons, circles, spirals, XOR, linear and 1-D regression); transforms ([`MinMaxScaler`], [`Standardizer`], [`one_hot`], digit
 //! [`Augmentation`]); seeded, optionally stratified splits ([`split_indices`], [`Subset`]);
 //! and a seeded, per-epoch shuffled batch order ([`BatchOrder`]). Files come from outside:
 //! a bad one gives a [`DataError`] naming the file (and line and column for CSV), never a
@@ -41,7 +41,9 @@ mod synthetic;
 mod transforms;
 
 pub use batches::{BatchOrder, BatchOrderState};
-pub use csv_data::{CsvData, CsvOptions, LabelColumn, Task, parse_csv, read_csv};
+pub use csv_data::{
+    CsvData, CsvFeatures, CsvOptions, LabelColumn, Task, parse_csv, read_csv, read_csv_features,
+};
 pub use dataset::{Dataset, ImageDataset, InMemoryDataset, Labels};
 pub use error::DataError;
 pub use idx::{IdxArray, IdxData, IdxType, parse_idx, read_idx};

@@ -40,6 +40,35 @@ fn csv_label_by_name_or_index_integer_classes_and_regression() {
 }
 
 #[test]
+fn csv_features_without_labels_or_leaving_the_label_column_out() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("csv_features");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("to_predict.csv");
+    std::fs::write(&path, "a,b,class\n1,2.5,x\n\n-3,4,y\n").unwrap();
+    let options = CsvOptions::default();
+    let with_label = read_csv_features(&path, &options, true).expect("valid");
+    assert_eq!(with_label.features, Matrix::from_rows(&[[1.0, 2.5], [-3.0, 4.0]]));
+    assert_eq!(with_label.feature_names, ["a", "b"]);
+    assert_eq!(with_label.label_column, Some((2, "class".to_string())));
+    // The same file read as features only: the text column is named in the error.
+    let err = read_csv_features(&path, &options, false).unwrap_err().to_string();
+    assert!(err.contains("to_predict.csv") && err.contains("line 2") && err.contains("3 (class)"), "{err}");
+    let by_name = CsvOptions { label: LabelColumn::Name("a".into()), ..Default::default() };
+    std::fs::write(&path, "a,b\n1,2\n3,4\n").unwrap();
+    let all = read_csv_features(&path, &options, false).expect("valid");
+    assert_eq!(all.features, Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]]));
+    assert_eq!(all.label_column, None);
+    let first_left_out = read_csv_features(&path, &by_name, true).expect("valid");
+    assert_eq!(first_left_out.features, Matrix::from_rows(&[[2.0], [4.0]]));
+    assert_eq!(first_left_out.feature_names, ["b"]);
+    std::fs::write(&path, "a,b\n1,2\n3\n").unwrap();
+    let err = read_csv_features(&path, &options, false).unwrap_err().to_string();
+    assert!(err.contains("line 3") && err.contains("1 fields, expected 2"), "{err}");
+    let err = read_csv_features(dir.join("absent.csv"), &options, false).unwrap_err().to_string();
+    assert!(err.contains("absent.csv"), "{err}");
+}
+
+#[test]
 fn synthetic_sets_are_seeded_and_shaped() {
     let sets = [
         ("moons", make_moons(200, 0.1, 1), Some(2)),

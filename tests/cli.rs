@@ -1,5 +1,5 @@
 //! The `percept` binary end to end: train (flags and TOML), eval, summary, export, predict
-//! (PGM, PNG, IDX), and bad arguments.
+//! (PGM, PNG, IDX, CSV), and bad arguments.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -136,6 +136,38 @@ fn standardize_fits_a_normalization_layer_that_eval_applies_and_plot_writes_curv
     let accuracy = eval_accuracy(&standardized, &data);
     assert!(accuracy > 0.95, "accuracy {accuracy} with --standardize");
 
+    // predict reads the same raw rows, its label column left out, and the saved layer
+    // standardizes them too: its classes score what eval scored.
+    let predictions = dir.join("predictions.csv");
+    let out = percept(&["predict", "--model", s(&standardized), s(&data), "--out", s(&predictions)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("column 3 (class) left out as the label"), "{}", text(&out));
+    let written = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("class,p_0,p_1"));
+    let predicted: Vec<usize> = lines.map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(predicted.len(), classes.len());
+    let hits = predicted.iter().zip(classes).filter(|(p, c)| p == c).count();
+    assert!((hits as f32 / classes.len() as f32 - accuracy).abs() < 1e-3, "{hits} hits, eval {accuracy}");
+    // A file of features only gives the same predictions.
+    let features_only: String = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    let unlabelled = dir.join("unlabelled.csv");
+    std::fs::write(&unlabelled, features_only).unwrap();
+    let again = dir.join("again.csv");
+    let out = percept(&["predict", "--model", s(&standardized), s(&unlabelled), "--out", s(&again)]);
+    assert!(out.status.success() && !text(&out).contains("left out"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), written);
+    // Rows of the wrong width: an error naming the file and both sizes.
+    std::fs::write(&unlabelled, "x\n1\n2\n").unwrap();
+    let out = percept(&["predict", "--model", s(&standardized), s(&unlabelled)]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("unlabelled.csv: samples of 1 features, but the model"), "{}", text(&out));
+    assert!(text(&out).contains("takes 2 inputs"), "{}", text(&out));
+
     // The same run on the raw features: SGD at 0.1 diverges or learns little.
     let raw = dir.join("raw.ckpt");
     let out = train(&raw, &[]);
@@ -157,6 +189,50 @@ fn standardize_fits_a_normalization_layer_that_eval_applies_and_plot_writes_curv
     // The export names the statistics as buffers of layer 0.
     let out = percept(&["export", "--model", s(&standardized), "--out", s(&dir.join("std.safetensors"))]);
     assert!(text(&out).contains("0.mean, 0.variance, 1.weight"), "{}", text(&out));
+}
+
+#[test]
+fn regression_from_csv_then_predicted_values_for_new_rows() {
+    let dir = scratch("cli_regression");
+    // y = 3x - 1 on x in [-1, 1]: a layer without hidden units learns it.
+    let mut csv = String::from("x,y\n");
+    for i in 0..200 {
+        let x = i as f32 / 100.0 - 1.0;
+        csv += &format!("{x},{}\n", 3.0 * x - 1.0);
+    }
+    let data = dir.join("line.csv");
+    std::fs::write(&data, csv).unwrap();
+    let model = dir.join("line.ckpt");
+    let out = percept(&[
+        "train",
+        "--data",
+        s(&data),
+        "--regression",
+        "--hidden",
+        "",
+        "--epochs",
+        "60",
+        "--batch",
+        "8",
+        "--checkpoint",
+        s(&model),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new_rows = dir.join("new.csv");
+    std::fs::write(&new_rows, "x\n-0.5\n0.25\n0.9\n").unwrap();
+    let predictions = dir.join("values.csv");
+    let out = percept(&["predict", "--model", s(&model), s(&new_rows), "--out", s(&predictions)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("row 1: "), "{}", text(&out));
+    let written = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("output"));
+    let values: Vec<f32> = lines.map(|l| l.parse().unwrap()).collect();
+    for (x, y) in [-0.5f32, 0.25, 0.9].into_iter().zip(&values) {
+        assert!((y - (3.0 * x - 1.0)).abs() < 0.02, "x {x}: predicted {y}");
+    }
+    assert_eq!(values.len(), 3);
 }
 
 #[test]

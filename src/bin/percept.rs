@@ -4,6 +4,7 @@
 //! percept train --data datasets/mnist --hidden 128 --epochs 3 --checkpoint mnist.ckpt
 //! percept eval --model mnist.ckpt --data datasets/mnist
 //! percept predict --model mnist.ckpt digit.png
+//! percept predict --model moons.ckpt new_points.csv --out predictions.csv
 //! percept export --model mnist.ckpt --out mnist.safetensors
 //! percept summary --model mnist.ckpt
 //! ```
@@ -13,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use percept::data::{CsvOptions, LabelColumn, Mnist, Subset, Task, read_csv, read_idx, split_indices};
+use percept::data::{
+    CsvOptions, LabelColumn, Mnist, Subset, Task, read_csv, read_csv_features, read_idx, split_indices,
+};
 use percept::linalg::{Matrix, softmax_row};
 use percept::optim::OptimizerKind;
 use percept::prelude::*;
@@ -38,7 +41,8 @@ enum Command {
     Train(TrainArgs),
     /// Accuracy and confusion matrix (or MSE and MAE) of a checkpoint on a data set.
     Eval(EvalArgs),
-    /// Classify a PNG or PGM image of a digit, or every image of an IDX file.
+    /// Classify a PNG or PGM image of a digit or every image of an IDX file, or predict every
+    /// row of a CSV file.
     Predict(PredictArgs),
     /// Write a checkpoint's weights as safetensors with PyTorch's state_dict names.
     Export(ExportArgs),
@@ -65,7 +69,7 @@ struct TrainArgs {
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     regression: Option<bool>,
     /// Standardize the features: a first `Normalization` layer, fitted to the training set's
-    /// mean and variance, saved with the model (so eval, and predict on images, apply it too).
+    /// mean and variance, saved with the model (so eval and predict apply it too).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     standardize: Option<bool>,
     /// Hidden layer sizes, e.g. 128,64 (empty for none).
@@ -173,13 +177,26 @@ struct PredictArgs {
     /// The checkpoint.
     #[arg(long)]
     model: PathBuf,
-    /// A PNG or PGM image (grey or colour, any bit depth PNG decodes to 8 bits), or an IDX
-    /// file of images.
+    /// A PNG or PGM image (grey or colour, any bit depth PNG decodes to 8 bits), an IDX file
+    /// of images, or a CSV file with a header and one sample per row (with or without its
+    /// label column).
     input: PathBuf,
     /// Invert the grey levels (for dark digits on a light background; MNIST is light on
     /// dark).
     #[arg(long)]
     invert: bool,
+    /// CSV only: the label column to leave out (name or 0-based index). Without it, a file
+    /// with one column more than the model's inputs has its last column left out.
+    #[arg(long)]
+    label: Option<String>,
+    /// Print the model's outputs as values (regression) instead of class probabilities
+    /// (implied for a model with one output).
+    #[arg(long)]
+    regression: bool,
+    /// Also write every prediction to this CSV file: the class and each class's probability,
+    /// or the outputs.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -203,6 +220,13 @@ struct SummaryArgs {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`percept predict … | head`) fails,
+    // and `println!` panics. Like other Unix tools, end quietly instead.
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let result = match Cli::parse().command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(&args),
@@ -453,13 +477,14 @@ fn eval(args: &EvalArgs) -> Result<(), Error> {
         csv = read_csv(&args.data, &csv_options(args.label.as_deref(), args.regression))?.dataset;
         &csv
     };
-    if model.in_features() != Some(data.num_features()) {
+    if let Some(inputs) = model.in_features()
+        && inputs != data.num_features()
+    {
         return Err(format!(
-            "{}: samples have {} features but the model in {} takes {:?}",
+            "{}: samples have {} features but the model in {} takes {inputs}",
             args.data.display(),
             data.num_features(),
             args.model.display(),
-            model.in_features()
         )
         .into());
     }
@@ -570,8 +595,29 @@ fn read_pgm(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), String> {
     Ok((values[..count].iter().map(|&v| v as f32 / max as f32).collect(), width, height))
 }
 
-fn predict(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
+/// The samples of a CSV file for `model`: every column, or every column but the label one
+/// when `--label` names it or the file has one column more than the model's inputs.
+fn read_samples_csv(args: &PredictArgs, inputs: Option<usize>) -> Result<Matrix, Error> {
+    let options = csv_options(args.label.as_deref(), false);
+    let all = if args.label.is_some() { None } else { Some(read_csv_features(&args.input, &options, false)) };
+    let samples = match all {
+        Some(Ok(all)) if Some(all.features.cols()) != inputs.map(|n| n + 1) => all,
+        // A label column is left out: the named one, the last of a file one column too wide,
+        // or the last when it is not a number.
+        Some(Err(error)) => match read_csv_features(&args.input, &options, true) {
+            Ok(without) if Some(without.features.cols()) == inputs => without,
+            _ => return Err(error.into()),
+        },
+        _ => read_csv_features(&args.input, &options, true)?,
+    };
+    if let Some((index, name)) = &samples.label_column {
+        eprintln!("{}: column {} ({name}) left out as the label", args.input.display(), index + 1);
+    }
+    Ok(samples.features)
+}
+
+/// Images scaled to `[0, 1]`, one per row, and their width.
+fn read_images(args: &PredictArgs) -> Result<(Matrix, usize), Error> {
     let name = args.input.display().to_string();
     let (images, width) = if name.ends_with("ubyte") || name.ends_with(".idx") || name.ends_with("ubyte.gz") {
         let array = read_idx(&args.input)?;
@@ -587,25 +633,81 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
     } else {
         images
     };
-    if model.in_features() != Some(images.cols()) {
+    Ok((images, width))
+}
+
+fn predict(args: &PredictArgs) -> Result<(), Error> {
+    let mut model = load_model(&args.model)?;
+    let name = args.input.display().to_string();
+    let csv = name.to_ascii_lowercase().ends_with(".csv");
+    let (samples, what) = if csv {
+        (read_samples_csv(args, model.in_features())?, "row")
+    } else {
+        let (images, width) = read_images(args)?;
+        if let Some(inputs) = model.in_features()
+            && inputs != images.cols()
+        {
+            return Err(format!(
+                "{name}: an image of {} pixels ({width} wide), but the model takes {inputs} inputs",
+                images.cols(),
+            )
+            .into());
+        }
+        (images, "image")
+    };
+    if let Some(inputs) = model.in_features()
+        && inputs != samples.cols()
+    {
         return Err(format!(
-            "{name}: an image of {} pixels ({width} wide), but the model takes {:?} inputs",
-            images.cols(),
-            model.in_features()
+            "{name}: samples of {} features, but the model in {} takes {inputs} inputs",
+            samples.cols(),
+            args.model.display(),
         )
         .into());
     }
-    let output = model.forward(&images, Mode::Eval)?.clone();
+    let output = model.forward(&samples, Mode::Eval)?.clone();
+    let values = args.regression || output.cols() == 1;
+    let mut table = String::new();
     let mut probabilities = vec![0.0; output.cols()];
-    for (i, row) in output.row_iter().enumerate().take(20) {
-        softmax_row(&mut probabilities, row);
-        let class = percept::linalg::argmax(&probabilities);
-        let listed: Vec<String> =
-            probabilities.iter().enumerate().map(|(c, p)| format!("{c}: {p:.3}")).collect();
-        println!("image {i}: class {class} ({:.1}%)  [{}]", 100.0 * probabilities[class], listed.join(", "));
+    for (i, row) in output.row_iter().enumerate() {
+        let line = if values {
+            let listed: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            if i < 20 {
+                println!("{what} {i}: {}", listed.join(", "));
+            }
+            listed.join(",")
+        } else {
+            softmax_row(&mut probabilities, row);
+            let class = percept::linalg::argmax(&probabilities);
+            if i < 20 {
+                let listed: Vec<String> =
+                    probabilities.iter().enumerate().map(|(c, p)| format!("{c}: {p:.3}")).collect();
+                println!(
+                    "{what} {i}: class {class} ({:.1}%)  [{}]",
+                    100.0 * probabilities[class],
+                    listed.join(", ")
+                );
+            }
+            let listed: Vec<String> = probabilities.iter().map(|p| p.to_string()).collect();
+            format!("{class},{}", listed.join(","))
+        };
+        if args.out.is_some() {
+            table += &line;
+            table.push('\n');
+        }
     }
     if output.rows() > 20 {
-        println!("… {} more images", output.rows() - 20);
+        println!("… {} more {what}s", output.rows() - 20);
+    }
+    if let Some(path) = &args.out {
+        let header: Vec<String> = match (values, output.cols()) {
+            (true, 1) => vec!["output".into()],
+            (true, n) => (0..n).map(|c| format!("output_{c}")).collect(),
+            (false, n) => std::iter::once("class".into()).chain((0..n).map(|c| format!("p_{c}"))).collect(),
+        };
+        std::fs::write(path, format!("{}\n{table}", header.join(",")))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("{} predictions written to {}", output.rows(), path.display());
     }
     Ok(())
 }

@@ -33,7 +33,7 @@
 
 mod bytes;
 mod elementwise;
-mod fastmath;
+pub mod fastmath;
 mod matmul;
 mod matrix;
 mod par;

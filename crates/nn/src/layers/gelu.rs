@@ -1,6 +1,6 @@
 //! `GELU`, exact and tanh-approximated.
 
-use percept_linalg::Matrix;
+use percept_linalg::{Matrix, fastmath};
 
 use super::activation::{backward_from_input, forward_elementwise};
 use crate::{Layer, Mode};
@@ -35,28 +35,6 @@ impl GELU {
     }
 }
 
-const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-const TANH_CUBIC: f64 = 0.044715;
-
-/// `(y, ∂y/∂x)` at `x`, computed in f64 and rounded once.
-fn gelu(x: f32, approximate: GeluApproximation) -> (f32, f32) {
-    let x = x as f64;
-    let (y, dy) = match approximate {
-        GeluApproximation::None => {
-            let cdf = 0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
-            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            (x * cdf, cdf + x * pdf)
-        }
-        GeluApproximation::Tanh => {
-            let inner = SQRT_2_OVER_PI * (x + TANH_CUBIC * x * x * x);
-            let t = inner.tanh();
-            let d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * TANH_CUBIC * x * x);
-            (0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner)
-        }
-    };
-    (y as f32, dy as f32)
-}
-
 impl Layer for GELU {
     fn name(&self) -> &'static str {
         "GELU"
@@ -75,9 +53,26 @@ impl Layer for GELU {
 
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
+    ///
+    /// `f32` polynomials and exponent bits ([`fastmath::gelu`], within 7 units in the last
+    /// place of the exact values) instead of `f64` `erf` per value: the loop vectorizes (one
+    /// loop per form, so that no branch sits inside it). A 784-512-256-10 GELU network's epoch
+    /// took 1.75 times a ReLU network's through `erf`.
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        let approximate = self.approximate;
-        forward_elementwise(input, output, move |x| gelu(x, approximate).0);
+        match self.approximate {
+            GeluApproximation::None => forward_elementwise(
+                input,
+                output,
+                #[inline(always)]
+                |x| fastmath::gelu(x).0,
+            ),
+            GeluApproximation::Tanh => forward_elementwise(
+                input,
+                output,
+                #[inline(always)]
+                |x| fastmath::gelu_tanh(x).0,
+            ),
+        }
     }
 
     /// `∂L/∂x = ∂L/∂y · (Φ(x) + x φ(x))` (or the derivative of the tanh form).
@@ -88,7 +83,21 @@ impl Layer for GELU {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
-        let approximate = self.approximate;
-        backward_from_input(input, output_grad, input_grad, move |x| gelu(x, approximate).1);
+        match self.approximate {
+            GeluApproximation::None => backward_from_input(
+                input,
+                output_grad,
+                input_grad,
+                #[inline(always)]
+                |x| fastmath::gelu(x).1,
+            ),
+            GeluApproximation::Tanh => backward_from_input(
+                input,
+                output_grad,
+                input_grad,
+                #[inline(always)]
+                |x| fastmath::gelu_tanh(x).1,
+            ),
+        }
     }
 }

@@ -77,6 +77,80 @@ pub fn for_each_row_range(par: Par, rows: usize, f: &(dyn Fn(std::ops::Range<usi
     }
 }
 
+/// Calls `$avx2(args)` when the CPU has AVX2 and FMA (checked once, then a cached flag),
+/// else `$baseline(args)`: the same loop, compiled 8 lanes wide instead of the baseline's 4.
+/// The activations' polynomials (`crate::fastmath`) vectorize either way; this doubles their
+/// width. Results are the same bits: the same IEEE operations, only wider (nothing here fuses
+/// a multiply and an add that the code does not write as `mul_add`).
+macro_rules! with_avx2_if_present {
+    ($avx2:ident, $baseline:ident, $($arg:expr),*) => {{
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features just checked.
+            unsafe { $avx2($($arg),*) }
+        } else {
+            $baseline($($arg),*)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $baseline($($arg),*)
+    }};
+}
+
+/// The loop of [`map`]. The slices are parameters (not captured by a closure), so the
+/// compiler knows `dst` overlaps neither input and vectorizes without run-time checks.
+#[inline(always)]
+fn map_loop(dst: &mut [f32], src: &[f32], f: &impl Fn(f32) -> f32) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = f(s);
+    }
+}
+
+/// The loop of [`map_inplace`].
+#[inline(always)]
+fn map_inplace_loop(dst: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for d in dst.iter_mut() {
+        *d = f(*d);
+    }
+}
+
+/// The loop of [`zip_map`].
+#[inline(always)]
+fn zip_map_loop(dst: &mut [f32], a: &[f32], b: &[f32], f: &impl Fn(f32, f32) -> f32) {
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        *d = f(x, y);
+    }
+}
+
+/// [`map_loop`] compiled for AVX2 and FMA (`f` is inlined into it).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn map_loop_avx2(dst: &mut [f32], src: &[f32], f: &impl Fn(f32) -> f32) {
+    map_loop(dst, src, f);
+}
+
+/// [`map_inplace_loop`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn map_inplace_loop_avx2(dst: &mut [f32], f: &impl Fn(f32) -> f32) {
+    map_inplace_loop(dst, f);
+}
+
+/// [`zip_map_loop`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn zip_map_loop_avx2(dst: &mut [f32], a: &[f32], b: &[f32], f: &impl Fn(f32, f32) -> f32) {
+    zip_map_loop(dst, a, b, f);
+}
+
 #[track_caller]
 fn assert_same_shape(kernel: &str, dst: &Matrix, src: &Matrix) {
     assert!(dst.shape() == src.shape(), "{kernel}: dst is {:?} but src is {:?}", dst.shape(), src.shape());
@@ -96,9 +170,7 @@ pub fn map(dst: &mut Matrix, src: &Matrix, par: Par, f: impl Fn(f32) -> f32 + Sy
     let src = src.as_slice();
     for_row_blocks(par, dst.as_mut_slice(), cols, |first_row, block| {
         let src = &src[first_row * cols..first_row * cols + block.len()];
-        for (d, &s) in block.iter_mut().zip(src) {
-            *d = f(s);
-        }
+        with_avx2_if_present!(map_loop_avx2, map_loop, block, src, &f);
     });
 }
 
@@ -106,9 +178,7 @@ pub fn map(dst: &mut Matrix, src: &Matrix, par: Par, f: impl Fn(f32) -> f32 + Sy
 pub fn map_inplace(dst: &mut Matrix, par: Par, f: impl Fn(f32) -> f32 + Sync) {
     let cols = dst.cols();
     for_row_blocks(par, dst.as_mut_slice(), cols, |_, block| {
-        for d in block.iter_mut() {
-            *d = f(*d);
-        }
+        with_avx2_if_present!(map_inplace_loop_avx2, map_inplace_loop, block, &f);
     });
 }
 
@@ -127,9 +197,7 @@ pub fn zip_map(dst: &mut Matrix, a: &Matrix, b: &Matrix, par: Par, f: impl Fn(f3
     let (a, b) = (a.as_slice(), b.as_slice());
     for_row_blocks(par, dst.as_mut_slice(), cols, |first_row, block| {
         let range = first_row * cols..first_row * cols + block.len();
-        for ((d, &x), &y) in block.iter_mut().zip(&a[range.clone()]).zip(&b[range]) {
-            *d = f(x, y);
-        }
+        with_avx2_if_present!(zip_map_loop_avx2, zip_map_loop, block, &a[range.clone()], &b[range], &f);
     });
 }
 

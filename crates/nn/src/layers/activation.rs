@@ -3,6 +3,10 @@
 use percept_linalg::{Matrix, Par, map, zip_map};
 
 /// `output = f(input)`, elementwise, resizing `output`.
+///
+/// Callers pass `#[inline(always)]` closures: `map` builds its loop twice (for AVX2 when the
+/// CPU has it, and for the baseline), and a closure with two callers may otherwise stay a
+/// call per element, which does not vectorize (GELU's did).
 pub(crate) fn forward_elementwise(input: &Matrix, output: &mut Matrix, f: impl Fn(f32) -> f32 + Sync) {
     output.resize(input.rows(), input.cols());
     map(output, input, Par::current(), f);
@@ -18,7 +22,14 @@ pub(crate) fn backward_from_output(
 ) {
     if let Some(input_grad) = input_grad {
         input_grad.resize(output.rows(), output.cols());
-        zip_map(input_grad, output_grad, output, Par::current(), |grad, y| grad * derivative(y));
+        zip_map(
+            input_grad,
+            output_grad,
+            output,
+            Par::current(),
+            #[inline(always)]
+            |grad, y| grad * derivative(y),
+        );
     }
 }
 
@@ -32,7 +43,14 @@ pub(crate) fn backward_from_input(
 ) {
     if let Some(input_grad) = input_grad {
         input_grad.resize(input.rows(), input.cols());
-        zip_map(input_grad, output_grad, input, Par::current(), |grad, x| grad * derivative(x));
+        zip_map(
+            input_grad,
+            output_grad,
+            input,
+            Par::current(),
+            #[inline(always)]
+            |grad, x| grad * derivative(x),
+        );
     }
 }
 

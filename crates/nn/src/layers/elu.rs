@@ -43,7 +43,12 @@ impl Layer for ELU {
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
         let alpha = self.alpha;
-        forward_elementwise(input, output, move |x| if x > 0.0 { x } else { alpha * x.exp_m1() });
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            move |x| if x > 0.0 { x } else { alpha * x.exp_m1() },
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · (1 if x > 0 else alpha · eˣ)`.
@@ -59,6 +64,7 @@ impl Layer for ELU {
             input,
             output_grad,
             input_grad,
+            #[inline(always)]
             move |x| if x > 0.0 { 1.0 } else { alpha * x.exp() },
         );
     }

@@ -42,7 +42,12 @@ impl Layer for LeakyReLU {
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
         let slope = self.slope;
-        forward_elementwise(input, output, move |x| if x > 0.0 { x } else { slope * x });
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            move |x| if x > 0.0 { x } else { slope * x },
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · (1 if x > 0 else slope)` (at 0 the slope, as PyTorch).
@@ -54,6 +59,12 @@ impl Layer for LeakyReLU {
         input_grad: Option<&mut Matrix>,
     ) {
         let slope = self.slope;
-        backward_from_input(input, output_grad, input_grad, move |x| if x > 0.0 { 1.0 } else { slope });
+        backward_from_input(
+            input,
+            output_grad,
+            input_grad,
+            #[inline(always)]
+            move |x| if x > 0.0 { 1.0 } else { slope },
+        );
     }
 }

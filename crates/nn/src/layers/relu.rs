@@ -21,7 +21,12 @@ impl Layer for ReLU {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| FusedActivation::Relu.apply(x));
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            |x| FusedActivation::Relu.apply(x),
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · [y > 0]` (the derivative at 0 is taken as 0, as PyTorch does).
@@ -33,7 +38,13 @@ impl Layer for ReLU {
         input_grad: Option<&mut Matrix>,
     ) {
         let relu = FusedActivation::Relu;
-        backward_from_output(output, output_grad, input_grad, |y| relu.derivative_from_output(y));
+        backward_from_output(
+            output,
+            output_grad,
+            input_grad,
+            #[inline(always)]
+            |y| relu.derivative_from_output(y),
+        );
     }
 
     fn fusable_activation(&self) -> Option<FusedActivation> {

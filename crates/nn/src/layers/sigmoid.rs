@@ -21,7 +21,12 @@ impl Layer for Sigmoid {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| FusedActivation::Sigmoid.apply(x));
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            |x| FusedActivation::Sigmoid.apply(x),
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · y (1 − y)`.
@@ -33,7 +38,13 @@ impl Layer for Sigmoid {
         input_grad: Option<&mut Matrix>,
     ) {
         let sigmoid = FusedActivation::Sigmoid;
-        backward_from_output(output, output_grad, input_grad, |y| sigmoid.derivative_from_output(y));
+        backward_from_output(
+            output,
+            output_grad,
+            input_grad,
+            #[inline(always)]
+            |y| sigmoid.derivative_from_output(y),
+        );
     }
 
     fn fusable_activation(&self) -> Option<FusedActivation> {

@@ -21,7 +21,12 @@ impl Layer for SiLU {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| x * logistic(x));
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            |x| x * logistic(x),
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · σ(x) (1 + x (1 − σ(x)))`.
@@ -32,9 +37,15 @@ impl Layer for SiLU {
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
-        backward_from_input(input, output_grad, input_grad, |x| {
-            let s = logistic(x);
-            s * (1.0 + x * (1.0 - s))
-        });
+        backward_from_input(
+            input,
+            output_grad,
+            input_grad,
+            #[inline(always)]
+            |x| {
+                let s = logistic(x);
+                s * (1.0 + x * (1.0 - s))
+            },
+        );
     }
 }

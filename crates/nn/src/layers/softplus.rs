@@ -34,10 +34,15 @@ impl Layer for Softplus {
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
         let Self { beta, threshold } = *self;
-        forward_elementwise(input, output, move |x| {
-            let bx = beta * x;
-            if bx > threshold { x } else { bx.exp().ln_1p() / beta }
-        });
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            move |x| {
+                let bx = beta * x;
+                if bx > threshold { x } else { bx.exp().ln_1p() / beta }
+            },
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · σ(βx)` (1 in the linear region).
@@ -49,9 +54,15 @@ impl Layer for Softplus {
         input_grad: Option<&mut Matrix>,
     ) {
         let Self { beta, threshold } = *self;
-        backward_from_input(input, output_grad, input_grad, move |x| {
-            let bx = beta * x;
-            if bx > threshold { 1.0 } else { logistic(bx) }
-        });
+        backward_from_input(
+            input,
+            output_grad,
+            input_grad,
+            #[inline(always)]
+            move |x| {
+                let bx = beta * x;
+                if bx > threshold { 1.0 } else { logistic(bx) }
+            },
+        );
     }
 }

@@ -21,7 +21,12 @@ impl Layer for Tanh {
     /// # Shapes
     /// `input`, `output`: `[batch, features]`
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        forward_elementwise(input, output, |x| FusedActivation::Tanh.apply(x));
+        forward_elementwise(
+            input,
+            output,
+            #[inline(always)]
+            |x| FusedActivation::Tanh.apply(x),
+        );
     }
 
     /// `∂L/∂x = ∂L/∂y · (1 − y²)`.
@@ -33,7 +38,13 @@ impl Layer for Tanh {
         input_grad: Option<&mut Matrix>,
     ) {
         let tanh = FusedActivation::Tanh;
-        backward_from_output(output, output_grad, input_grad, |y| tanh.derivative_from_output(y));
+        backward_from_output(
+            output,
+            output_grad,
+            input_grad,
+            #[inline(always)]
+            |y| tanh.derivative_from_output(y),
+        );
     }
 
     fn fusable_activation(&self) -> Option<FusedActivation> {

@@ -251,11 +251,23 @@ mod tests {
         (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
     }
 
-    /// `|got − want|` in units of `2⁻²³ · scale`: for a sum of terms, `scale` is the sum of
-    /// their magnitudes (the rounding of each term counts at that size, however much the
-    /// sum cancels; GELU's derivative crosses 0 near x = −0.75).
-    fn scaled_error(got: f32, want: f64, scale: f64) -> f64 {
-        (got as f64 - want).abs() / (scale * f32::EPSILON as f64)
+    /// The largest error of `f` against the sum of the two `f64` terms `terms(x)`, and where,
+    /// in units of `2⁻²³ ·` the sum of the terms' magnitudes: the rounding of each term
+    /// counts at its size, however much the sum cancels (GELU's derivative crosses 0 near
+    /// x = −0.75).
+    fn worst_of_sum(
+        f: impl Fn(f32) -> f32,
+        terms: impl Fn(f64) -> (f64, f64),
+        lo: f32,
+        hi: f32,
+    ) -> (f64, f32) {
+        sweep(lo, hi)
+            .map(|x| {
+                let (a, b) = terms(x as f64);
+                ((f(x) as f64 - (a + b)).abs() / ((a.abs() + b.abs()) * f32::EPSILON as f64), x)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap()
     }
 
     #[test]
@@ -267,13 +279,7 @@ mod tests {
             assert!(u <= 4, "φ({x}) is {u} ulps off");
             let (u, x) = worst(|x| gelu(x).0, |x| x * exact_cdf(x), lo, hi);
             assert!(u <= 8, "gelu({x}) is {u} ulps off");
-            let (e, x) = sweep(lo, hi)
-                .map(|x| {
-                    let (cdf, x_pdf) = (exact_cdf(x as f64), x as f64 * exact_pdf(x as f64));
-                    (scaled_error(gelu(x).1, cdf + x_pdf, cdf.abs() + x_pdf.abs()), x)
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .unwrap();
+            let (e, x) = worst_of_sum(|x| gelu(x).1, |x| (exact_cdf(x), x * exact_pdf(x)), lo, hi);
             assert!(e <= 4.0, "gelu'({x}) is {e} units off");
         }
     }
@@ -292,13 +298,7 @@ mod tests {
         for (lo, hi) in [(-9.6, -3.0), (-3.0, -0.5), (-0.5, 0.5), (0.5, 3.0), (3.0, 10.0)] {
             let (u, x) = worst(|x| gelu_tanh(x).0, |x| exact(x).0, lo, hi);
             assert!(u <= 5, "gelu_tanh({x}) is {u} ulps off");
-            let (e, x) = sweep(lo, hi)
-                .map(|x| {
-                    let (_, sigma, rest) = exact(x as f64);
-                    (scaled_error(gelu_tanh(x).1, sigma + rest, sigma.abs() + rest.abs()), x)
-                })
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .unwrap();
+            let (e, x) = worst_of_sum(|x| gelu_tanh(x).1, |x| (exact(x).1, exact(x).2), lo, hi);
             assert!(e <= 4.0, "gelu_tanh'({x}) is {e} units off");
         }
     }

@@ -308,9 +308,17 @@ fn inference_throughput(model: &mut Sequential, test: &ImageDataset) -> Result<f
     Ok(test.len() as f64 / median(&mut times))
 }
 
+/// The median, the mean of the middle two for an even count: as Python's `statistics.median`
+/// computes it in the peers' scripts (`../shared/bench/*.py`), so that both sides report the
+/// same statistic. (The upper middle value, used before, gave the slower epoch of a 2-epoch
+/// run.)
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Peak resident memory of this process (Linux: VmHWM in /proc/self/status).

@@ -235,6 +235,83 @@ fn regression_from_csv_then_predicted_values_for_new_rows() {
     assert_eq!(values.len(), 3);
 }
 
+/// Classes named by text: the checkpoint keeps the names, `predict` reports them (quoted in
+/// its CSV output where a name holds a comma), and `eval` numbers another file's labels as
+/// the training file numbered them, even when that file lacks a class (its own sorted
+/// numbering would then differ), and refuses a label the model does not know.
+#[test]
+fn named_classes_are_kept_for_predict_and_eval() {
+    let dir = scratch("cli_named_classes");
+    // Three well-separated blobs; the first name sorts first and holds a comma and quotes.
+    let names = ["\"bird, \"\"big\"\"\"", "cat", "dog"];
+    let centers = [(0.0f32, 4.0f32), (4.0, 0.0), (0.0, 0.0)];
+    let mut rows = Vec::new();
+    for i in 0..240 {
+        let c = i % 3;
+        // A fixed spread around each center (no generator needed).
+        let (dx, dy) = ((i * 7 % 11) as f32 / 11.0 - 0.5, (i * 5 % 13) as f32 / 13.0 - 0.5);
+        rows.push((centers[c].0 + dx, centers[c].1 + dy, c));
+    }
+    let write = |file: &str, keep: &dyn Fn(usize) -> bool| {
+        let mut csv = String::from("x,y,animal\n");
+        for &(x, y, c) in rows.iter().filter(|r| keep(r.2)) {
+            csv += &format!("{x},{y},{}\n", names[c]);
+        }
+        let path = dir.join(file);
+        std::fs::write(&path, csv).unwrap();
+        path
+    };
+    let train = write("animals.csv", &|_| true);
+    let no_birds = write("no_birds.csv", &|c| c != 0);
+    let model = dir.join("animals.ckpt");
+    let out = percept(&[
+        "train",
+        "--data",
+        s(&train),
+        "--hidden",
+        "8",
+        "--epochs",
+        "30",
+        "--batch",
+        "16",
+        "--checkpoint",
+        s(&model),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = percept(&["summary", "--model", s(&model)]);
+    assert!(text(&out).contains(r#"classes: "bird, ""big""", cat, dog"#), "{}", text(&out));
+
+    let predictions = dir.join("predictions.csv");
+    let out = percept(&["predict", "--model", s(&model), s(&no_birds), "--out", s(&predictions)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("row 0: class cat ("), "{}", text(&out));
+    let written = std::fs::read_to_string(&predictions).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some(r#"class,"p_bird, ""big""",p_cat,p_dog"#));
+    let predicted: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    let truth: Vec<&str> = rows.iter().filter(|r| r.2 != 0).map(|r| names[r.2]).collect();
+    assert_eq!(predicted.len(), truth.len());
+    let agree = predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
+    assert!(agree * 10 >= truth.len() * 9, "{agree} of {} predicted right", truth.len());
+
+    // eval on the file without birds scores what predict's names score: with the file's own
+    // numbering (cat 0, dog 1) it would compare against the wrong outputs.
+    let accuracy = eval_accuracy(&model, &no_birds);
+    let expected = agree as f32 / truth.len() as f32;
+    assert!((accuracy - expected).abs() < 1e-4, "eval {accuracy}, predict {expected}");
+
+    let fish = dir.join("fish.csv");
+    std::fs::write(&fish, "x,y,animal\n1,1,cat\n9,9,fish\n").unwrap();
+    let out = percept(&["eval", "--model", s(&model), "--data", s(&fish)]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(
+        message.contains("fish.csv") && message.contains(r#"label "fish" is not one of the model's classes"#),
+        "{message}"
+    );
+}
+
 #[test]
 fn predicting_digits_from_pgm_png_and_idx() {
     let dir = scratch("cli_predict");

@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use percept::data::{
-    CsvOptions, LabelColumn, Mnist, Subset, Task, read_csv, read_csv_features, read_idx, split_indices,
+    CsvData, CsvOptions, InMemoryDataset, LabelColumn, Mnist, Subset, Task, read_csv, read_csv_features,
+    read_idx, split_indices,
 };
 use percept::linalg::{Matrix, softmax_row};
 use percept::optim::OptimizerKind;
@@ -312,11 +313,14 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     // Training and validation sets, borrowed from whatever was loaded.
     let mnist;
     let csv;
+    let mut class_names = None;
     let (train_set, validation_set): (Box<dyn Dataset + '_>, Box<dyn Dataset + '_>) = if data.is_dir() {
         mnist = Mnist::load(&data)?;
         (Box::new(&mnist.train), Box::new(&mnist.test))
     } else {
-        csv = read_csv(&data, &csv_options(args.label.as_deref(), regression))?.dataset;
+        let file = read_csv(&data, &csv_options(args.label.as_deref(), regression))?;
+        class_names = file.class_names;
+        csv = file.dataset;
         let stratify = match csv.labels() {
             Labels::Classes(c) => Some(c.as_slice()),
             Labels::Values(_) => None,
@@ -372,6 +376,11 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     }
     let mut trainer = Trainer::new(config);
     trainer.checkpoint_every_epoch(&checkpoint_path);
+    if let Some(names) = class_names {
+        // Stored in the checkpoint: predict reports classes by name, and eval numbers another
+        // file's labels as this one numbered them.
+        trainer.class_names(names);
+    }
     match args.schedule.unwrap_or(ScheduleKind::None) {
         ScheduleKind::None => {}
         ScheduleKind::Cosine => {
@@ -466,15 +475,51 @@ fn load_model(path: &Path) -> Result<Sequential, Error> {
     Ok(Checkpoint::load(path)?.model()?)
 }
 
+/// The model's class names, when its checkpoint has one per output.
+fn output_names(checkpoint: &Checkpoint, model: &Sequential) -> Option<Vec<String>> {
+    checkpoint.class_names.clone().filter(|names| Some(names.len()) == model.out_features())
+}
+
+/// `file`'s samples with their classes numbered as the model numbers them (`names[c]` is
+/// output `c`): a file's label texts are numbered in sorted order, so a file that lacks a
+/// class, or has another, numbers the rest differently from the training file.
+fn renumbered(file: CsvData, names: &[String], path: &Path) -> Result<InMemoryDataset, Error> {
+    let (Some(file_names), Labels::Classes(classes)) = (&file.class_names, file.dataset.labels()) else {
+        return Ok(file.dataset);
+    };
+    let model_class: Vec<Option<usize>> =
+        file_names.iter().map(|name| names.iter().position(|n| n == name)).collect();
+    let mut renumbered = Vec::with_capacity(classes.len());
+    for &c in classes {
+        let Some(number) = model_class[c] else {
+            return Err(format!(
+                "{}: label {:?} is not one of the model's classes ({})",
+                path.display(),
+                file_names[c],
+                names.join(", ")
+            )
+            .into());
+        };
+        renumbered.push(number);
+    }
+    Ok(InMemoryDataset::classification(file.dataset.features().clone(), renumbered, names.len()))
+}
+
 fn eval(args: &EvalArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
+    let checkpoint = Checkpoint::load(&args.model)?;
+    let mut model = checkpoint.model()?;
+    let names = output_names(&checkpoint, &model);
     let mnist;
     let csv;
     let data: &dyn Dataset = if args.data.is_dir() {
         mnist = Mnist::load(&args.data)?;
         &mnist.test
     } else {
-        csv = read_csv(&args.data, &csv_options(args.label.as_deref(), args.regression))?.dataset;
+        let file = read_csv(&args.data, &csv_options(args.label.as_deref(), args.regression))?;
+        csv = match &names {
+            Some(names) => renumbered(file, names, &args.data)?,
+            None => file.dataset,
+        };
         &csv
     };
     if let Some(inputs) = model.in_features()
@@ -501,6 +546,11 @@ fn eval(args: &EvalArgs) -> Result<(), Error> {
                 }
             }
             println!("{} samples from {}", data.len(), args.data.display());
+            if let Some(names) = &names {
+                let listed: Vec<String> =
+                    names.iter().enumerate().map(|(c, n)| format!("{c} {}", csv_field(n))).collect();
+                println!("classes: {}", listed.join(", "));
+            }
             println!("{matrix}");
         }
         None => {
@@ -637,7 +687,11 @@ fn read_images(args: &PredictArgs) -> Result<(Matrix, usize), Error> {
 }
 
 fn predict(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
+    let checkpoint = Checkpoint::load(&args.model)?;
+    let mut model = checkpoint.model()?;
+    // Classes by name when the training data named them, by number otherwise.
+    let names = output_names(&checkpoint, &model)
+        .unwrap_or_else(|| (0..model.out_features().unwrap_or(0)).map(|c| c.to_string()).collect());
     let name = args.input.display().to_string();
     let csv = name.to_ascii_lowercase().ends_with(".csv");
     let (samples, what) = if csv {
@@ -679,17 +733,23 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
         } else {
             softmax_row(&mut probabilities, row);
             let class = percept::linalg::argmax(&probabilities);
+            let name = names.get(class).map_or_else(|| class.to_string(), Clone::clone);
             if i < 20 {
-                let listed: Vec<String> =
-                    probabilities.iter().enumerate().map(|(c, p)| format!("{c}: {p:.3}")).collect();
+                let listed: Vec<String> = probabilities
+                    .iter()
+                    .enumerate()
+                    .map(|(c, p)| {
+                        format!("{}: {p:.3}", names.get(c).map_or_else(|| c.to_string(), Clone::clone))
+                    })
+                    .collect();
                 println!(
-                    "{what} {i}: class {class} ({:.1}%)  [{}]",
+                    "{what} {i}: class {name} ({:.1}%)  [{}]",
                     100.0 * probabilities[class],
                     listed.join(", ")
                 );
             }
             let listed: Vec<String> = probabilities.iter().map(|p| p.to_string()).collect();
-            format!("{class},{}", listed.join(","))
+            format!("{},{}", csv_field(&name), listed.join(","))
         };
         if args.out.is_some() {
             table += &line;
@@ -703,13 +763,27 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
         let header: Vec<String> = match (values, output.cols()) {
             (true, 1) => vec!["output".into()],
             (true, n) => (0..n).map(|c| format!("output_{c}")).collect(),
-            (false, n) => std::iter::once("class".into()).chain((0..n).map(|c| format!("p_{c}"))).collect(),
+            (false, n) => std::iter::once("class".into())
+                .chain((0..n).map(|c| {
+                    csv_field(&format!("p_{}", names.get(c).map_or_else(|| c.to_string(), Clone::clone)))
+                }))
+                .collect(),
         };
         std::fs::write(path, format!("{}\n{table}", header.join(",")))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         println!("{} predictions written to {}", output.rows(), path.display());
     }
     Ok(())
+}
+
+/// `text` as one CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line
+/// break, as it is otherwise.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 fn export(args: &ExportArgs) -> Result<(), Error> {
@@ -730,6 +804,10 @@ fn summary(args: &SummaryArgs) -> Result<(), Error> {
         checkpoint.optimizer.steps,
         checkpoint.optimizer.rule
     );
+    if let Some(names) = &checkpoint.class_names {
+        let listed: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
+        println!("classes: {}", listed.join(", "));
+    }
     println!("{model}");
     if let Some(path) = &args.plot {
         let history = History { epochs: checkpoint.history.iter().map(EpochRecord::from).collect() };

@@ -19,7 +19,9 @@ use crate::EpochRecord;
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"PRCPTCKP";
 
 /// The format version this build writes; it reads this version and every earlier one.
-pub const CHECKPOINT_VERSION: u32 = 1;
+///
+/// Version 2 added [`Checkpoint::class_names`].
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
@@ -43,6 +45,43 @@ pub struct Checkpoint {
     pub batch_order: Option<SavedOrder>,
     /// The epochs so far.
     pub history: Vec<SavedEpoch>,
+    /// What each output class stands for, when the training data named its classes (a CSV
+    /// file's label texts, [`percept_data::CsvData::class_names`]): `class_names[c]` is
+    /// output `c`. Set with [`crate::Trainer::class_names`]; `None` in checkpoints of
+    /// version 1.
+    pub class_names: Option<Vec<String>>,
+}
+
+/// The payload of a version 1 checkpoint: [`Checkpoint`] without its class names. bincode
+/// stores fields in order, without names, so each version's layout is decoded as it was.
+#[derive(Deserialize)]
+struct CheckpointV1 {
+    layers: Vec<LayerSpec>,
+    parameters: Vec<SavedTensor>,
+    buffers: Vec<SavedBuffer>,
+    optimizer: OptimizerState,
+    scheduler: Option<Scheduler>,
+    epoch: usize,
+    batch_order: Option<SavedOrder>,
+    history: Vec<SavedEpoch>,
+}
+
+impl From<CheckpointV1> for Checkpoint {
+    fn from(v1: CheckpointV1) -> Self {
+        let CheckpointV1 { layers, parameters, buffers, optimizer, scheduler, epoch, batch_order, history } =
+            v1;
+        Self {
+            layers,
+            parameters,
+            buffers,
+            optimizer,
+            scheduler,
+            epoch,
+            batch_order,
+            history,
+            class_names: None,
+        }
+    }
 }
 
 /// A parameter's values with its name and shape.
@@ -230,6 +269,7 @@ impl Checkpoint {
             epoch: 0,
             batch_order: None,
             history: Vec::new(),
+            class_names: None,
         })
     }
 
@@ -411,9 +451,17 @@ impl Checkpoint {
         if crc32fast::hash(payload) != crc {
             return Err(CheckpointError::Corrupt { path, reason: "checksum mismatch".into() });
         }
-        let (checkpoint, read): (Self, usize) =
-            bincode::serde::decode_from_slice(payload, bincode::config::standard())
-                .map_err(|e| CheckpointError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+        let corrupt = |e: bincode::error::DecodeError| CheckpointError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let (checkpoint, read) = if version == 1 {
+            let (v1, read): (CheckpointV1, usize) =
+                bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
+            (Self::from(v1), read)
+        } else {
+            bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?
+        };
         if read != payload.len() {
             return Err(CheckpointError::Corrupt { path, reason: "payload longer than its contents".into() });
         }

@@ -73,6 +73,7 @@ pub struct Trainer {
     schedule: Option<(Schedule, StepEvery)>,
     checkpoint_path: Option<std::path::PathBuf>,
     resume: Option<Checkpoint>,
+    class_names: Option<Vec<String>>,
 }
 
 /// When a learning-rate schedule advances.
@@ -96,6 +97,7 @@ impl Trainer {
             schedule: None,
             checkpoint_path: None,
             resume: None,
+            class_names: None,
         }
     }
 
@@ -110,6 +112,16 @@ impl Trainer {
     /// so a crash never destroys the previous one).
     pub fn checkpoint_every_epoch(&mut self, path: impl Into<std::path::PathBuf>) -> &mut Self {
         self.checkpoint_path = Some(path.into());
+        self
+    }
+
+    /// Names the model's output classes (`names[c]` is output `c`), as a CSV file's label
+    /// texts name them ([`percept_data::CsvData::class_names`]): every checkpoint stores
+    /// them ([`Checkpoint::class_names`]), so that whoever loads the model can report
+    /// predictions by name and number a new file's labels as the model numbers them.
+    /// Resuming from a checkpoint that names its classes otherwise is an error.
+    pub fn class_names(&mut self, names: Vec<String>) -> &mut Self {
+        self.class_names = Some(names);
         self
     }
 
@@ -172,6 +184,16 @@ impl Trainer {
         let mut first_epoch = 1;
         if let Some(checkpoint) = self.resume.take() {
             let fail = |e: String| TrainError::Checkpoint(e);
+            if let (Some(saved), Some(names)) = (&checkpoint.class_names, &self.class_names)
+                && saved != names
+            {
+                return Err(fail(format!(
+                    "the checkpoint's classes are {saved:?}, the training data's {names:?}"
+                )));
+            }
+            if self.class_names.is_none() {
+                self.class_names.clone_from(&checkpoint.class_names);
+            }
             checkpoint.load_into(model).map_err(|e| fail(e.to_string()))?;
             optimizer.load_state(checkpoint.optimizer.clone(), model).map_err(|e| fail(e.to_string()))?;
             scheduler = match (scheduler.take(), checkpoint.scheduler.clone()) {
@@ -281,6 +303,7 @@ impl Trainer {
                 checkpoint.epoch = epoch;
                 checkpoint.batch_order = Some(SavedOrder::from(&order.state()));
                 checkpoint.history = history.epochs.iter().map(SavedEpoch::from).collect();
+                checkpoint.class_names = self.class_names.clone();
                 checkpoint.save(path).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
             }
             if stop {

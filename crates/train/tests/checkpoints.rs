@@ -130,7 +130,7 @@ fn bad_checkpoints_are_refused_with_typed_errors() {
     assert_eq!(Checkpoint::from_bytes(&good, "good").expect("reads"), checkpoint);
 
     let mut newer = good.clone();
-    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    newer[8..12].copy_from_slice(&(CHECKPOINT_VERSION + 1).to_le_bytes());
     let mut flipped = good.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x40;
@@ -144,7 +144,11 @@ fn bad_checkpoints_are_refused_with_typed_errors() {
         ("truncated", good[..good.len() - 10].to_vec(), |e| matches!(e, CheckpointError::Truncated { .. })),
         ("corrupt", flipped, |e| matches!(e, CheckpointError::Corrupt { .. })),
         ("trailing", [good.clone(), vec![0]].concat(), |e| matches!(e, CheckpointError::Corrupt { .. })),
-        ("newer", newer, |e| matches!(e, CheckpointError::NewerVersion { found: 2, supported: 1, .. })),
+        (
+            "newer",
+            newer,
+            |e| matches!(e, CheckpointError::NewerVersion { found, supported: CHECKPOINT_VERSION, .. } if *found == CHECKPOINT_VERSION + 1),
+        ),
     ];
     for (name, bytes, check) in cases {
         let file = dir.join(name);
@@ -172,27 +176,44 @@ fn bad_checkpoints_are_refused_with_typed_errors() {
     assert!(matches!(err, TrainError::Checkpoint(_)), "{err:?}");
 }
 
-/// `fixtures/v1.ckpt` was written by format version 1 (this code: `model(11)` trained for
-/// one epoch by `trainer(1)` with a checkpoint; `PERCEPT_WRITE_FIXTURE=1` rewrites it, which
-/// only this version should ever do). Later versions must still read it and get the same
-/// model.
+/// The class names given to the trainer are in every checkpoint it writes; a run resumed
+/// without them keeps them; resuming on data whose classes are named otherwise is an error.
+#[test]
+fn checkpoints_carry_the_class_names() {
+    let dir = scratch("class_names");
+    let path = dir.join("named.ckpt");
+    let names: Vec<String> = ["setosa", "versicolor", "virginica"].map(String::from).to_vec();
+    let (train, _) = data();
+    let fit = |trainer: &mut Trainer, net: &mut Sequential| {
+        trainer.fit(net, &mut SoftmaxCrossEntropy::new(), &mut Optimizer::new(Adam::new(0.01)), &train, None)
+    };
+    fit(trainer(1).checkpoint_every_epoch(&path).class_names(names.clone()), &mut model(4)).expect("trains");
+    let saved = Checkpoint::load(&path).expect("reads");
+    assert_eq!(saved.class_names.as_ref(), Some(&names));
+
+    // Resumed without names: the next checkpoint still has them.
+    fit(trainer(2).checkpoint_every_epoch(&path).resume(saved.clone()), &mut model(4)).expect("resumes");
+    let resumed = Checkpoint::load(&path).expect("reads");
+    assert_eq!((resumed.epoch, resumed.class_names.as_ref()), (2, Some(&names)));
+
+    // Resumed on data whose classes are named otherwise: refused, naming both lists.
+    let other: Vec<String> = ["cat", "dog", "bird"].map(String::from).to_vec();
+    let err = fit(trainer(2).resume(saved).class_names(other), &mut model(4)).unwrap_err();
+    assert!(matches!(err, TrainError::Checkpoint(_)), "{err:?}");
+    assert!(err.to_string().contains("versicolor") && err.to_string().contains("dog"), "{err}");
+}
+
+/// `fixtures/v1.ckpt` was written by format version 1: `model(11)` trained for one epoch by
+/// `trainer(1)` with a checkpoint, on an Adam optimizer with learning rate 0.01, with `data()`
+/// as training and validation sets (commit bf510af, whose test could rewrite the file). Later
+/// versions must still read it and get the same model.
 #[test]
 fn a_version_1_checkpoint_still_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.ckpt");
-    if std::env::var_os("PERCEPT_WRITE_FIXTURE").is_some() {
-        let (train, validation) = data();
-        trainer(1)
-            .checkpoint_every_epoch(&path)
-            .fit(
-                &mut model(11),
-                &mut SoftmaxCrossEntropy::new(),
-                &mut Optimizer::new(Adam::new(0.01)),
-                &train,
-                Some(&validation),
-            )
-            .expect("trains");
-    }
+    let bytes = std::fs::read(&path).expect("the fixture exists");
+    assert_eq!(bytes[8..12], 1u32.to_le_bytes(), "the fixture is a version 1 file");
     let checkpoint = Checkpoint::load(&path).expect("the fixture reads");
+    assert_eq!(checkpoint.class_names, None, "version 1 stored no class names");
     assert_eq!((checkpoint.epoch, checkpoint.layers.len(), checkpoint.optimizer.steps), (1, 5, 10));
     assert_eq!(checkpoint.buffers.len(), 3, "running mean, running variance, dropout generator");
     assert_eq!(checkpoint.history.len(), 1);

@@ -51,6 +51,29 @@ fn dropout_masks_follow_the_seed() {
     assert_ne!(masks(2).0, a1, "another seed, another mask");
 }
 
+/// The masks are those of drawing one `f32` per element from the layer's generator, in
+/// order, and dropping it when below `p` (PyTorch's `bernoulli_(1 - p)` rule): the
+/// block-at-a-time draw changes no mask, for `p · 2²⁴` whole or not, lengths that are not a
+/// whole number of blocks, and consecutive steps.
+#[test]
+fn dropout_masks_are_one_uniform_draw_per_element() {
+    use rand::RngExt;
+    for (p, seed) in [(0.5f32, 3u64), (0.3, 4), (0.1, 5), (0.25, 6), (0.9, 7), (0.0, 8)] {
+        let x = ones(30, 37);
+        let mut layer = Dropout::new(p, seed);
+        let mut reference = seeded_rng(seed);
+        let scale = 1.0 / (1.0 - p);
+        let mut y = Matrix::default();
+        for step in 0..3 {
+            layer.forward(&x, &mut y, Mode::Train);
+            for (i, &v) in y.as_slice().iter().enumerate() {
+                let expected = if reference.random::<f32>() < p { 0.0 } else { scale };
+                assert_eq!(v, expected, "p {p}, step {step}, element {i}");
+            }
+        }
+    }
+}
+
 #[test]
 #[should_panic(expected = "Dropout: p = 1 must be in [0, 1)")]
 fn dropout_refuses_p_of_one() {

@@ -52,6 +52,17 @@ impl Dropout {
     }
 }
 
+/// Mask elements drawn per call of the generator.
+const MASK_BLOCK: usize = 256;
+
+/// An element is dropped when the top 24 bits of its 32-bit word are below this: exactly when
+/// `random::<f32>() < p` for that word (rand's `f32` is those 24 bits times 2⁻²⁴, so it is
+/// below `p` just when they are below `p · 2²⁴`, or below its ceiling when that is not a whole
+/// number). Same masks as drawing one `f32` per element, in the same order.
+fn drop_threshold(p: f32) -> u32 {
+    (f64::from(p) * f64::from(1u32 << 24)).ceil() as u32
+}
+
 impl Layer for Dropout {
     fn name(&self) -> &'static str {
         "Dropout"
@@ -79,13 +90,24 @@ impl Layer for Dropout {
             output.as_mut_slice().copy_from_slice(input.as_slice());
             return;
         }
-        let (p, scale) = (self.p, 1.0 / (1.0 - self.p));
+        let scale = 1.0 / (1.0 - self.p);
+        let threshold = drop_threshold(self.p);
         self.mask.resize(input.rows(), input.cols());
-        for ((m, y), &x) in
-            self.mask.as_mut_slice().iter_mut().zip(output.as_mut_slice()).zip(input.as_slice())
-        {
-            *m = if self.rng.random::<f32>() < p { 0.0 } else { scale };
-            *y = x * *m;
+        // The generator's words a block at a time (its block function makes many at once),
+        // then a comparison without a branch: whether an element is dropped is a coin toss,
+        // which a branch mispredicts half the time at p = 0.5. `cargo bench --bench layers --
+        // Dropout`, 256×512 values: 1.07 ms drawing one `random::<f32>()` per element, 125 µs
+        // this way (2026-11-27).
+        let mut words = [0u32; MASK_BLOCK];
+        let blocks =
+            self.mask.as_mut_slice().chunks_mut(MASK_BLOCK).zip(output.as_mut_slice().chunks_mut(MASK_BLOCK));
+        for ((mask, output), input) in blocks.zip(input.as_slice().chunks(MASK_BLOCK)) {
+            let words = &mut words[..mask.len()];
+            self.rng.fill(words);
+            for (((m, y), &x), &word) in mask.iter_mut().zip(output).zip(input).zip(words.iter()) {
+                *m = if word >> 8 < threshold { 0.0 } else { scale };
+                *y = x * *m;
+            }
         }
     }
 
@@ -107,6 +129,23 @@ impl Layer for Dropout {
             input_grad.as_mut_slice().iter_mut().zip(output_grad.as_slice()).zip(self.mask.as_slice())
         {
             *dx = dy * m;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_threshold;
+
+    /// The threshold sits exactly where rand's `f32` (24 bits times 2⁻²⁴) crosses `p`.
+    #[test]
+    fn the_threshold_is_where_the_uniform_float_reaches_p() {
+        let float = |k: u32| k as f32 * (1.0 / (1u32 << 24) as f32);
+        for p in [0.0f32, 1e-9, 0.1, 0.25, 0.3, 0.5, 1.0 / 3.0, 0.9, 0.999_999_9, f32::from_bits(0x3f7f_ffff)]
+        {
+            let t = drop_threshold(p);
+            assert!(t == 0 || float(t - 1) < p, "p {p}: word {} is kept but below p", t - 1);
+            assert!(t == 1 << 24 || float(t) >= p, "p {p}: word {t} is dropped but not below p");
         }
     }
 }

@@ -187,7 +187,8 @@ impl Dataset for ImageDataset {
     /// Compacts the images' non-zero bytes straight from the stored bytes, scaled as
     /// [`Dataset::gather`] scales them: the same matrix as a dense gather followed by
     /// [`SparseRows::try_from_dense`], without writing and reading back four bytes per pixel.
-    /// Each thread compacts the rows it prefetched ([`Dataset::prefetch`] splits the same way).
+    /// Each thread compacts the rows it prefetched ([`Dataset::prefetch`] splits the same way),
+    /// but for the last rows of a slower thread's share, which the faster one takes over.
     fn gather_sparse(
         &self,
         indices: &[usize],

@@ -77,6 +77,17 @@ impl Span {
 /// keeps working on its own rows. Which thread computes a range never changes a result
 /// (callers compute each range the same way on any thread).
 pub(crate) fn run_ranges_stealing(bounds: &[usize], chunk: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    run_ranges_stealing_by(bounds, chunk, &|_, start, end| f(start, end));
+}
+
+/// [`run_ranges_stealing`], telling `f(part, start, end)` which part's thread runs it: `part`
+/// is the part that owns the range when its own thread runs it, another part when a thread
+/// done with its own took the range over.
+pub(crate) fn run_ranges_stealing_by(
+    bounds: &[usize],
+    chunk: usize,
+    f: &(dyn Fn(usize, usize, usize) + Sync),
+) {
     let parts = bounds.len().saturating_sub(1);
     assert!(parts <= MAX_STEALING_PARTS, "run_ranges_stealing: {parts} parts");
     let chunk = chunk.max(1);
@@ -84,17 +95,17 @@ pub(crate) fn run_ranges_stealing(bounds: &[usize], chunk: usize, f: &(dyn Fn(us
         let chunks = if p < parts { (bounds[p + 1] - bounds[p]).div_ceil(chunk) } else { 0 };
         Span(AtomicU64::new(chunks as u64))
     });
-    let run_chunk = |p: usize, c: usize| {
+    let run_chunk = |runner: usize, p: usize, c: usize| {
         let start = bounds[p] + c * chunk;
-        f(start, (start + chunk).min(bounds[p + 1]));
+        f(runner, start, (start + chunk).min(bounds[p + 1]));
     };
     run_parts(parts, &|p| {
         while let Some(c) = spans[p].take(true) {
-            run_chunk(p, c);
+            run_chunk(p, p, c);
         }
         for q in (1..parts).map(|k| (p + k) % parts) {
             while let Some(c) = spans[q].take(false) {
-                run_chunk(q, c);
+                run_chunk(p, q, c);
             }
         }
     });

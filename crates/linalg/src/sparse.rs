@@ -8,7 +8,7 @@
 //! non-zeros instead of the matrix size.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::elementwise::{scale_by_derivative_slices, with_activation};
 use crate::par::MAX_STEALING_PARTS;
@@ -36,8 +36,10 @@ pub const SPARSE_BUILD_PARALLEL_THRESHOLD: usize = 8 * 1024;
 ///
 /// The rows are kept in shards, one per thread of the build, each built by the thread that
 /// the split of a batch's rows gives them to (the thread that gathered those rows, see
-/// [`crate::for_each_row_block`]), with its own by-column copy. Products read every shard in
-/// row order, so the shards change where work happens, never a result.
+/// [`crate::for_each_row_block`]), with its own by-column copy. On two threads, the one that
+/// finishes its shard first compacts the last rows of the other's, blocks of 8 rows at a time,
+/// so that a thread slowed on a shared machine does not keep the other waiting. Products read
+/// every shard in row order, so neither the shards nor who built a row change a result.
 #[derive(Clone, Debug, Default)]
 pub struct SparseRows {
     rows: usize,
@@ -50,14 +52,25 @@ pub struct SparseRows {
 }
 
 /// Rows `first_row..first_row + rows` of a [`SparseRows`].
+///
+/// Row `r`'s non-zeros are `indices[row_starts[r]..row_ends[r]]` (and the same range of
+/// `values`). The rows the shard's own thread compacted lie in order from 0; rows another
+/// thread took over during a two-thread build (see [`SparseRows::build_rows`]) lie in a
+/// second region of the same buffers, from `region` on.
 #[derive(Clone, Debug, Default)]
 struct Shard {
     first_row: usize,
     rows: usize,
     row_starts: Vec<u32>,
+    row_ends: Vec<u32>,
+    /// Non-zeros in the shard's rows `0..r`, for `r` in `0..=rows`.
+    row_prefix: Vec<u32>,
     indices: Vec<u32>,
     values: Vec<f32>,
-    /// Stored elements: `indices` and `values` are longer (scratch room past the end).
+    /// Size of each region of `indices` and `values`: the build's budget of non-zeros, one
+    /// whole row and [`COMPACT_SLACK`].
+    region: usize,
+    /// Stored elements (both regions); the buffers are longer (scratch room).
     nnz: usize,
     columns_built: bool,
     col_starts: Vec<u32>,
@@ -147,8 +160,21 @@ impl SparseRows {
             shard.first_row = s * shard_rows;
             shard.rows = shard_rows.min(rows - shard.first_row);
         }
+        // Two threads each compact their own shard's rows and, when done first, take blocks
+        // of rows from the end of the other's (into that shard's second region): one thread
+        // slowed on a shared machine no longer keeps the other waiting. With more threads,
+        // one shard per thread.
+        let stealing = shards.len() == 2;
+        for shard in shards.iter_mut() {
+            shard.prepare(cols, max_density, stealing);
+        }
         if shards.len() <= 1 {
-            return shards.iter_mut().all(|shard| shard.build(cols, max_density, compact));
+            let fill = RegionFill::default();
+            return shards.iter_mut().all(|shard| {
+                let rows = 0..shard.rows;
+                shard.views().compact_rows(rows, 0, &fill, cols, max_density, compact)
+                    && shard.finish(max_density, cols)
+            });
         }
         // A dense input (a hidden layer's, about half non-zeros) is refused after the first
         // rows: scan them here before handing parts to other threads, so that refusing costs
@@ -157,15 +183,37 @@ impl SparseRows {
             return false;
         }
         let ok = AtomicBool::new(true);
-        let base = SendPtr(shards.as_mut_ptr());
-        crate::par::run_parts(shards.len(), &|part| {
-            // SAFETY: each part takes a different shard; `shards` outlives the run.
-            let shard = unsafe { &mut *base.get().add(part) };
-            if !shard.build(cols, max_density, compact) {
+        let mut all_views = [ShardViews::EMPTY; MAX_STEALING_PARTS];
+        for (view, shard) in all_views.iter_mut().zip(shards.iter_mut()) {
+            *view = shard.views();
+        }
+        let fills: [[RegionFill; 2]; MAX_STEALING_PARTS] = Default::default();
+        let blocks_of = |shard: &Shard| shard.rows.div_ceil(BUILD_BLOCK_ROWS);
+        let mut bounds = [0; MAX_STEALING_PARTS + 1];
+        for (s, shard) in shards.iter().enumerate() {
+            bounds[s + 1] = bounds[s] + blocks_of(shard);
+        }
+        let count = shards.len();
+        let compact_blocks = |runner: usize, start: usize, end: usize| {
+            // The shard of blocks `start..end` (a range never spans two shards).
+            let s = bounds[1..=count].iter().position(|&b| b > start).expect("a block of some shard");
+            let view = all_views[s];
+            let first = (start - bounds[s]) * BUILD_BLOCK_ROWS;
+            let last = ((end - bounds[s]) * BUILD_BLOCK_ROWS).min(view.rows);
+            // The shard's own thread fills region 0, the one other thread region 1.
+            let region = usize::from(runner != s);
+            if ok.load(Ordering::Relaxed)
+                && !view.compact_rows(first..last, region, &fills[s][region], cols, max_density, compact)
+            {
                 ok.store(false, Ordering::Relaxed);
             }
-        });
-        ok.into_inner()
+        };
+        if stealing {
+            crate::par::run_ranges_stealing_by(&bounds[..=count], 1, &compact_blocks);
+        } else {
+            crate::par::run_parts(count, &|s| compact_blocks(s, bounds[s], bounds[s + 1]));
+        }
+        ok.into_inner() && shards.iter_mut().all(|shard| shard.finish(max_density, cols))
     }
 
     /// `[rows, cols]`.
@@ -213,59 +261,61 @@ impl SparseRows {
 }
 
 impl Shard {
-    /// Compacts this shard's rows with `compact`; false when they hold more than
-    /// `max_density` non-zeros.
-    fn build(&mut self, cols: usize, max_density: f32, compact: &CompactRow<'_>) -> bool {
-        let (budget, early_limit) = self.limits(cols, max_density);
+    /// Sets the buffers up for a build: room for the budget of non-zeros plus one row in
+    /// each region (two when another thread may take rows over), a start and an end per row.
+    /// Allocates only when the shape or the density limit grows.
+    fn prepare(&mut self, cols: usize, max_density: f32, two_regions: bool) {
         self.columns_built = false;
         self.nnz = 0;
-        self.row_starts.clear();
-        self.row_starts.push(0);
-        // Room for every non-zero within budget plus one whole row and one vector, so rows
-        // can be compacted with unconditional writes, checking the budget once per row.
-        self.reserve(budget + cols + COMPACT_SLACK);
-        let mut n = 0;
-        // A prefix much denser than the limit gives up early: a dense matrix (a ReLU output,
-        // about half zeros) then costs a scan of a few rows, not of most of it.
-        for r in 0..self.rows {
-            n = compact(self.first_row + r, &mut self.indices, &mut self.values, n);
-            if self.too_dense(n, r, budget, early_limit) {
-                return false;
-            }
-            self.row_starts.push(n as u32);
-        }
-        self.nnz = n;
-        true
+        let (budget, _) = limits(self.rows, cols, max_density);
+        self.region = budget + cols + COMPACT_SLACK;
+        self.reserve(self.region * if two_regions { 2 } else { 1 });
+        self.row_starts.resize(self.rows, 0);
+        self.row_ends.resize(self.rows, 0);
     }
 
-    /// Compacts the shard's first [`PROBE_ROWS`] rows as [`Shard::build`] does (into its
-    /// buffers, which a build then overwrites) and returns false where `build` would stop
-    /// after them. The scan of a refused dense batch, without handing work to other threads.
+    /// Raw views of the buffers, for the threads of a build (after [`Shard::prepare`]).
+    fn views(&mut self) -> ShardViews {
+        ShardViews {
+            first_row: self.first_row,
+            rows: self.rows,
+            region: self.region,
+            indices: SendPtr(self.indices.as_mut_ptr()),
+            values: SendPtr(self.values.as_mut_ptr()),
+            starts: SendPtr(self.row_starts.as_mut_ptr()),
+            ends: SendPtr(self.row_ends.as_mut_ptr()),
+        }
+    }
+
+    /// After every row is compacted: the count of non-zeros before each row, and whether
+    /// the total is within the budget.
+    fn finish(&mut self, max_density: f32, cols: usize) -> bool {
+        self.row_prefix.clear();
+        self.row_prefix.push(0);
+        let mut n = 0u32;
+        for (&start, &end) in self.row_starts.iter().zip(&self.row_ends) {
+            n += end - start;
+            self.row_prefix.push(n);
+        }
+        self.nnz = n as usize;
+        self.nnz <= limits(self.rows, cols, max_density).0
+    }
+
+    /// Compacts the shard's first [`PROBE_ROWS`] rows as a build does (into its buffers,
+    /// which the build then overwrites) and returns false where the build would stop after
+    /// them. The scan of a refused dense batch, without handing work to other threads.
     fn probe(&mut self, cols: usize, max_density: f32, compact: &CompactRow<'_>) -> bool {
         let rows = self.rows.min(PROBE_ROWS);
-        let (budget, early_limit) = self.limits(cols, max_density);
-        self.columns_built = false;
+        let (budget, early_limit) = limits(self.rows, cols, max_density);
         self.reserve(budget + cols + COMPACT_SLACK);
         let mut n = 0;
         for r in 0..rows {
             n = compact(self.first_row + r, &mut self.indices, &mut self.values, n);
-            if self.too_dense(n, r, budget, early_limit) {
+            if too_dense(n, r, budget, early_limit) {
                 return false;
             }
         }
         true
-    }
-
-    /// The budget of non-zeros of [`Shard::build`] and the per-row limit of its early stop.
-    fn limits(&self, cols: usize, max_density: f32) -> (usize, f64) {
-        let budget = (max_density.clamp(0.0, 1.0) as f64 * (self.rows * cols) as f64) as usize;
-        (budget, 1.5 * max_density as f64 * cols as f64)
-    }
-
-    /// Whether `n` non-zeros in rows `0..=r` stop a build: over the budget, or (a prefix much
-    /// denser than the limit) over the early limit from the fourth row on.
-    fn too_dense(&self, n: usize, r: usize, budget: usize, early_limit: f64) -> bool {
-        n > budget || (r + 1 >= PROBE_ROWS && n as f64 > early_limit * (r + 1) as f64)
     }
 
     /// Grows the compaction buffers to at least `capacity` elements.
@@ -278,7 +328,7 @@ impl Shard {
 
     /// The non-zeros of row `r` of the shard: column numbers and values.
     fn row(&self, r: usize) -> (&[u32], &[f32]) {
-        let range = self.row_starts[r] as usize..self.row_starts[r + 1] as usize;
+        let range = self.row_starts[r] as usize..self.row_ends[r] as usize;
         (&self.indices[range.clone()], &self.values[range])
     }
 
@@ -296,31 +346,22 @@ impl Shard {
         }
         self.col_starts.clear();
         self.col_starts.resize(cols + 1, 0);
-        for &j in &self.indices[..self.nnz] {
-            self.col_starts[j as usize + 1] += 1;
-        }
+        count_columns(&self.row_starts, &self.row_ends, &self.indices, &mut self.col_starts[1..]);
         for j in 0..cols {
             self.col_starts[j + 1] += self.col_starts[j];
         }
-        // Sized like the row copy's buffers (fixed by the shape), not by this batch's count:
-        // a denser batch later must not reallocate.
-        if self.col_rows.len() < self.indices.len() {
-            self.col_rows.resize(self.indices.len(), 0);
-            self.col_values.resize(self.indices.len(), 0.0);
+        // Sized like a region of the row copy (fixed by the shape and the density limit, and
+        // larger than the budget of non-zeros), not by this batch's count: a denser batch
+        // later must not reallocate.
+        if self.col_rows.len() < self.region {
+            self.col_rows.resize(self.region, 0);
+            self.col_values.resize(self.region, 0.0);
         }
         // Filling in row order keeps each column's entries in row order: a fixed summation
         // order for the gradient.
         let mut cursor = std::mem::take(&mut self.col_starts);
-        for r in 0..self.rows {
-            let (start, end) = (self.row_starts[r] as usize, self.row_starts[r + 1] as usize);
-            for k in start..end {
-                let j = self.indices[k] as usize;
-                let slot = cursor[j] as usize;
-                self.col_rows[slot] = (self.first_row + r) as u32;
-                self.col_values[slot] = self.values[k];
-                cursor[j] += 1;
-            }
-        }
+        let rows = (&self.row_starts[..], &self.row_ends[..], &self.indices[..], &self.values[..]);
+        fill_columns(rows, self.first_row, &mut cursor, &mut self.col_rows, &mut self.col_values);
         // `cursor[j]` now holds the end of column j, which is the start of column j + 1.
         for j in (1..=cols).rev() {
             cursor[j] = cursor[j - 1];
@@ -340,8 +381,137 @@ impl Shard {
     }
 }
 
+/// Adds 1 to `counts[j]` for every stored non-zero of column `j` (rows `r` at
+/// `indices[starts[r]..ends[r]]`).
+///
+/// Free functions taking slices, so that the compiler knows the counts are not the row
+/// bounds and keeps every pointer in a register (as a method on the shard, the by-column
+/// copy took 90% longer: each store reloaded the buffers' addresses).
+fn count_columns(starts: &[u32], ends: &[u32], indices: &[u32], counts: &mut [u32]) {
+    for (&start, &end) in starts.iter().zip(ends) {
+        for &j in &indices[start as usize..end as usize] {
+            counts[j as usize] += 1;
+        }
+    }
+}
+
+/// Writes each row's non-zeros into their columns' slots (`cursor[j]`, advanced), with the
+/// row's number in the batch (`first_row` plus its place in the shard), rows in order.
+fn fill_columns(
+    (starts, ends, indices, values): (&[u32], &[u32], &[u32], &[f32]),
+    first_row: usize,
+    cursor: &mut [u32],
+    col_rows: &mut [u32],
+    col_values: &mut [f32],
+) {
+    for (r, (&start, &end)) in starts.iter().zip(ends).enumerate() {
+        let row = (first_row + r) as u32;
+        let range = start as usize..end as usize;
+        for (&j, &v) in indices[range.clone()].iter().zip(&values[range]) {
+            let slot = cursor[j as usize] as usize;
+            col_rows[slot] = row;
+            col_values[slot] = v;
+            cursor[j as usize] += 1;
+        }
+    }
+}
+
 /// Rows a build scans before its early stop may refuse a dense batch (see [`Shard::probe`]).
 const PROBE_ROWS: usize = 4;
+
+/// Rows a thread compacts at a time in a two-thread build: the unit the faster thread takes
+/// over from the end of the other's shard.
+const BUILD_BLOCK_ROWS: usize = 8;
+
+/// The budget of non-zeros of a build of `rows` rows, and the per-row limit of its early
+/// stop.
+fn limits(rows: usize, cols: usize, max_density: f32) -> (usize, f64) {
+    let budget = (max_density.clamp(0.0, 1.0) as f64 * (rows * cols) as f64) as usize;
+    (budget, 1.5 * max_density as f64 * cols as f64)
+}
+
+/// Whether `n` non-zeros in `r + 1` rows stop a build: over the budget, or (a prefix much
+/// denser than the limit) over the early limit from the fourth row on.
+fn too_dense(n: usize, r: usize, budget: usize, early_limit: f64) -> bool {
+    n > budget || (r + 1 >= PROBE_ROWS && n as f64 > early_limit * (r + 1) as f64)
+}
+
+/// How far a thread has filled one region of a shard in a build: non-zeros stored, rows
+/// compacted. Touched by one thread at a time; alone on its cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct RegionFill {
+    n: AtomicUsize,
+    rows: AtomicUsize,
+}
+
+/// A shard's buffers as raw pointers, for the threads of a build: each writes its own
+/// region of `indices` and `values`, and the starts and ends of the rows it compacts.
+#[derive(Clone, Copy)]
+struct ShardViews {
+    first_row: usize,
+    rows: usize,
+    region: usize,
+    indices: SendPtr<u32>,
+    values: SendPtr<f32>,
+    starts: SendPtr<u32>,
+    ends: SendPtr<u32>,
+}
+
+impl ShardViews {
+    const EMPTY: Self = Self {
+        first_row: 0,
+        rows: 0,
+        region: 0,
+        indices: SendPtr(std::ptr::null_mut()),
+        values: SendPtr(std::ptr::null_mut()),
+        starts: SendPtr(std::ptr::null_mut()),
+        ends: SendPtr(std::ptr::null_mut()),
+    };
+
+    /// Compacts the shard's rows `rows` with `compact` into region `region` after what
+    /// `fill` says it holds, and records where each row lies; false when the region goes
+    /// over the budget or the early limit.
+    ///
+    /// Callers hand each row to one call, and each region to one thread at a time.
+    fn compact_rows(
+        self,
+        rows: Range<usize>,
+        region: usize,
+        fill: &RegionFill,
+        cols: usize,
+        max_density: f32,
+        compact: &CompactRow<'_>,
+    ) -> bool {
+        let (budget, early_limit) = limits(self.rows, cols, max_density);
+        let base = region * self.region;
+        // SAFETY: `prepare` sized the buffers to hold the regions, and only this thread
+        // writes region `region` now (the callers' promise); the views outlive the build.
+        let (indices, values) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.indices.get().add(base), self.region),
+                std::slice::from_raw_parts_mut(self.values.get().add(base), self.region),
+            )
+        };
+        let (mut n, mut done) = (fill.n.load(Ordering::Relaxed), fill.rows.load(Ordering::Relaxed));
+        for r in rows {
+            let start = n;
+            n = compact(self.first_row + r, indices, values, n);
+            if too_dense(n, done, budget, early_limit) {
+                return false;
+            }
+            done += 1;
+            // SAFETY: r < self.rows (the rows of the shard), and each row is compacted once.
+            unsafe {
+                *self.starts.get().add(r) = (base + start) as u32;
+                *self.ends.get().add(r) = (base + n) as u32;
+            }
+        }
+        fill.n.store(n, Ordering::Relaxed);
+        fill.rows.store(done, Ordering::Relaxed);
+        true
+    }
+}
 
 /// Extra room at the end of the compaction buffers: a vector compaction stores 16 lanes
 /// whatever the count of non-zeros.
@@ -571,7 +741,7 @@ pub fn sparse_affine_activated(
         }
         let s = i / shard_rows;
         shards[..s].iter().map(|shard| shard.nnz).sum::<usize>()
-            + shards[s].row_starts[i - shards[s].first_row] as usize
+            + shards[s].row_prefix[i - shards[s].first_row] as usize
     };
     let target = Target { dst, bias, activation, extra_row: None, rows_done: None };
     sum_listed_rows(target, x.nnz(), w_t, par, &entries_before, &|i| {
@@ -1040,6 +1210,62 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A two-thread build in which one thread takes rows over from the other's shard (its
+    /// rows are made slow to read) stores the same rows as a one-thread build, and products
+    /// of it give the same bits. Repeated until a takeover is seen (a thread descheduled the
+    /// whole time could prevent one).
+    #[test]
+    fn rows_taken_over_by_the_other_thread_change_nothing() {
+        // Above the size at which a build splits over threads.
+        let (rows, cols) = (256, 50);
+        assert!(rows * cols >= SPARSE_BUILD_PARALLEL_THRESHOLD);
+        let bytes: Vec<u8> = (0..rows * cols)
+            .map(|k| if (k * 7 + k / 3) % 5 == 0 { (k % 251) as u8 + 1 } else { 0 })
+            .collect();
+        let slow_from = rows / 2;
+        let row = |r: usize| -> &[u8] {
+            if r >= slow_from {
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_micros(50) {
+                    std::hint::spin_loop();
+                }
+            }
+            &bytes[r * cols..(r + 1) * cols]
+        };
+        let mut reference = SparseRows::new();
+        assert!(reference.try_from_byte_rows(rows, cols, &row, 1.0, Par::Seq));
+        let weight = Matrix::from_fn(cols, 24, |i, j| ((i * 13 + j * 7) % 17) as f32 / 8.0 - 1.0);
+        let grad = Matrix::from_fn(rows, 24, |i, j| ((i * 5 + j * 11) % 19) as f32 / 9.0 - 1.0);
+        let products = |x: &mut SparseRows, par: Par| {
+            let (mut out, mut weight_grad) = (Matrix::zeros(rows, 24), Matrix::zeros(cols, 24));
+            sparse_matmul(&mut out, x, &weight, par);
+            sparse_transpose_matmul(&mut weight_grad, x, &grad, par);
+            let bits = |m: &Matrix| m.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            (bits(&out), bits(&weight_grad))
+        };
+        let want = products(&mut reference, Par::Seq);
+        let mut taken_over = false;
+        for _ in 0..5 {
+            let mut built = SparseRows::new();
+            assert!(built.try_from_byte_rows(rows, cols, &row, 1.0, Par::with_threads(2)));
+            assert_eq!(built.shards().len(), 2);
+            assert_eq!(built.nnz(), reference.nnz());
+            for r in 0..rows {
+                let (shard, local) = (&built.shards[r / built.shard_rows], r % built.shard_rows);
+                let (reference_shard, reference_local) = (&reference.shards[0], r);
+                assert_eq!(shard.row(local).0, reference_shard.row(reference_local).0, "row {r} columns");
+                assert_eq!(shard.row(local).1, reference_shard.row(reference_local).1, "row {r} values");
+            }
+            assert_eq!(products(&mut built, Par::with_threads(2)), want);
+            let second = &built.shards[1];
+            taken_over |= second.row_starts.iter().any(|&start| start as usize >= second.region);
+            if taken_over {
+                break;
+            }
+        }
+        assert!(taken_over, "no row of the slow shard was taken over in 5 builds");
     }
 
     /// The vector compaction gives exactly what the portable one gives, at every row length

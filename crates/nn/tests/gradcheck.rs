@@ -1,7 +1,7 @@
 //! Every layer and loss against finite differences, and proof that the checker catches a
 //! wrong backward pass.
 
-use percept_linalg::Matrix;
+use percept_linalg::{Matrix, argmax};
 use percept_nn::gradcheck::{Options, check_layer, check_loss, check_model};
 use percept_nn::*;
 use rand::RngExt;
@@ -463,7 +463,27 @@ fn forward_backward_equals_forward_then_backward_bit_for_bit() {
         let fused = loss.forward_backward(&prediction, targets, &mut fused_grad).expect("fits");
         assert_eq!(fused.to_bits(), value.to_bits(), "{} loss", loss.name());
         assert_eq!(fused_grad, grad, "{} gradient", loss.name());
+        // The counting form: the same loss and gradient bits, and the count where given.
+        let mut counted_grad = Matrix::filled(1, 1, f32::NAN);
+        let (counted, hits) =
+            loss.forward_backward_hits(&prediction, targets, &mut counted_grad).expect("fits");
+        assert_eq!((counted.to_bits(), &counted_grad), (value.to_bits(), &grad), "{} counting", loss.name());
+        if let (Some(hits), Targets::Classes(classes)) = (hits, targets) {
+            let want = classes.iter().enumerate().filter(|&(i, &c)| argmax(prediction.row(i)) == c).count();
+            assert_eq!(hits, want, "{} hits", loss.name());
+        }
     }
+    // Hits are counted by `argmax` (the first of tied logits: rows 0, 2 and 3 are right), by the
+    // plain softmax cross-entropy only.
+    let tied = Matrix::from_rows(&[[1.0, 1.0, 0.0], [2.0, 2.0, 2.0], [0.0, 3.0, 3.0], [-1.0, -2.0, -3.0]]);
+    let tied_classes = [0, 1, 1, 0];
+    let mut grad = Matrix::default();
+    let count = |loss: &mut dyn Loss, grad: &mut Matrix| {
+        loss.forward_backward_hits(&tied, Targets::Classes(&tied_classes), grad).expect("fits").1
+    };
+    assert_eq!(count(&mut SoftmaxCrossEntropy::new(), &mut grad), Some(3));
+    assert_eq!(count(&mut SoftmaxCrossEntropy::new().label_smoothing(0.1), &mut grad), None);
+    assert_eq!(count(&mut CrossEntropy, &mut grad), None);
     let err = SoftmaxCrossEntropy::new().forward_backward(
         &Matrix::zeros(1, 2),
         Targets::Classes(&[5]),

@@ -223,11 +223,13 @@ impl Trainer {
                     train.prefetch(next);
                 }
                 let targets = targets_of(step.batch.labels());
-                let value = loss.forward_backward(output, targets, &mut step.output_grad)?;
+                // The loss counts the correct rows on its way when it can (one pass, and one
+                // hand-over to a second thread, instead of two).
+                let (value, hits) = loss.forward_backward_hits(output, targets, &mut step.output_grad)?;
                 if !value.is_finite() {
                     return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
                 }
-                correct += count_correct(output, step.batch.labels());
+                correct += hits.unwrap_or_else(|| count_correct(output, step.batch.labels()));
                 let batch_rate = optimizer.learning_rate();
                 // Backward pass and update in one: each parameter is updated as soon as its
                 // gradient is final (the same bits as `backward` then `step`).

@@ -110,6 +110,23 @@ pub trait Loss: Send {
         self.backward(prediction, targets, prediction_grad)?;
         Ok(value)
     }
+
+    /// [`Loss::forward_backward`], and, when the loss can find it on the way, how many rows'
+    /// largest prediction is their target class ([`percept_linalg::argmax`]: the first on
+    /// ties, never NaN): a training loop's accuracy without a second pass over the
+    /// predictions, and on several threads without a second hand-over. The default returns
+    /// `None`, and the caller counts.
+    ///
+    /// # Errors
+    /// As [`Loss::forward_backward`].
+    fn forward_backward_hits(
+        &mut self,
+        prediction: &Matrix,
+        targets: Targets<'_>,
+        prediction_grad: &mut Matrix,
+    ) -> Result<(f32, Option<usize>), NnError> {
+        Ok((self.forward_backward(prediction, targets, prediction_grad)?, None))
+    }
 }
 
 /// Checks that `targets` are class labels, one per row of `prediction`, each a valid column.

@@ -1,9 +1,9 @@
 //! `SoftmaxCrossEntropy`: softmax and cross-entropy fused, on logits.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use percept_linalg::{Matrix, Par, for_each_row_block};
+use percept_linalg::{Matrix, Par, argmax, for_each_row_block};
 
 use super::{Loss, Targets, class_targets};
 use crate::NnError;
@@ -200,12 +200,38 @@ impl Loss for SoftmaxCrossEntropy {
         targets: Targets<'_>,
         prediction_grad: &mut Matrix,
     ) -> Result<f32, NnError> {
+        Ok(self.fused(prediction, targets, prediction_grad, false)?.0)
+    }
+
+    /// The same pass, counting the rows whose largest logit is their class (without label
+    /// smoothing or class weights; `None` with them).
+    fn forward_backward_hits(
+        &mut self,
+        prediction: &Matrix,
+        targets: Targets<'_>,
+        prediction_grad: &mut Matrix,
+    ) -> Result<(f32, Option<usize>), NnError> {
+        self.fused(prediction, targets, prediction_grad, true)
+    }
+}
+
+impl SoftmaxCrossEntropy {
+    /// [`Loss::forward_backward`], and with `count_hits` the count of
+    /// [`Loss::forward_backward_hits`].
+    fn fused(
+        &mut self,
+        prediction: &Matrix,
+        targets: Targets<'_>,
+        prediction_grad: &mut Matrix,
+        count_hits: bool,
+    ) -> Result<(f32, Option<usize>), NnError> {
         let classes = class_targets(self.name(), prediction, targets)?;
         self.check_weights(prediction)?;
         prediction_grad.resize(prediction.rows(), prediction.cols());
         if !self.is_plain() {
-            return Ok(self.general(prediction, classes, Some(prediction_grad)));
+            return Ok((self.general(prediction, classes, Some(prediction_grad)), None));
         }
+        let hits = AtomicUsize::new(0);
         let inv_n = 1.0 / classes.len() as f32;
         let rows = prediction.rows();
         let row_losses = &mut self.row_losses.0;
@@ -217,6 +243,7 @@ impl Loss for SoftmaxCrossEntropy {
         // Rows are independent: split them over threads, each row computed as on one thread.
         let par = Par::current().above(prediction.len(), PARALLEL_MIN_LOGITS);
         for_each_row_block(prediction_grad, par, |first_row, block| {
+            let mut block_hits = 0;
             for (r, grad) in block.chunks_exact_mut(width).enumerate() {
                 let i = first_row + r;
                 let (row, y) = (prediction.row(i), classes[i]);
@@ -235,10 +262,15 @@ impl Loss for SoftmaxCrossEntropy {
                 for g in grad.iter_mut() {
                     *g *= inv_n;
                 }
+                if count_hits {
+                    block_hits += usize::from(argmax(row) == y);
+                }
             }
+            hits.fetch_add(block_hits, Ordering::Relaxed);
         });
         // In row order, in f64, as `forward` adds them.
         let total: f64 = row_losses.iter().map(|l| f32::from_bits(l.load(Ordering::Relaxed)) as f64).sum();
-        Ok((total / classes.len().max(1) as f64) as f32)
+        let mean = (total / classes.len().max(1) as f64) as f32;
+        Ok((mean, count_hits.then(|| hits.into_inner())))
     }
 }

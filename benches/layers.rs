@@ -220,9 +220,43 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// A hidden `Linear` (512 → 256) and its activation, forward and backward with the input
+/// gradient, run as one fused layer and as two (`set_fusion(false)`).
+fn fusion(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fusion");
+    type Make = fn() -> Box<dyn Layer>;
+    let activations: Vec<(&str, Make)> = vec![
+        ("ReLU", || Box::new(ReLU)),
+        ("LeakyReLU", || Box::new(LeakyReLU::default())),
+        ("ELU", || Box::new(ELU::default())),
+        ("Tanh", || Box::new(Tanh)),
+    ];
+    for batch in [64usize, 256] {
+        let input = random(batch, 512, 8);
+        let grad = random(batch, 256, 9);
+        group.throughput(Throughput::Elements((2 * batch * 512 * 256 * 3) as u64));
+        for (name, make) in &activations {
+            for fused in [true, false] {
+                let mut model = Sequential::new();
+                model.add(Linear::new(512, 256, &mut seeded_rng(1))).expect("layer");
+                model.add_boxed(make()).expect("chains");
+                model.set_fusion(fused);
+                let label = format!("b{batch} 512->256 {name}{}", if fused { "" } else { ", separate" });
+                group.bench_function(label, |b| {
+                    b.iter(|| {
+                        model.forward(&input, Mode::Train).expect("fits");
+                        model.backward_with_input_grad(&grad).expect("fits");
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = linear, sparse_input, activations, batch_norm, losses, train_step
+    targets = linear, sparse_input, activations, fusion, batch_norm, losses, train_step
 }
 criterion_main!(benches);

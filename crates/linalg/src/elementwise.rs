@@ -204,7 +204,10 @@ pub fn zip_map(dst: &mut Matrix, a: &Matrix, b: &Matrix, par: Par, f: impl Fn(f3
 /// An elementwise activation that a kernel applies to each output as it stores it, so that a
 /// layer and the activation after it take one pass over the batch instead of two (and, on
 /// several threads, one hand-over instead of two).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Each is one whose derivative is a function of its output (the fused layer keeps only the
+/// activation's output, not what went in).
+#[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum FusedActivation {
     /// `max(0, x)`.
@@ -213,6 +216,11 @@ pub enum FusedActivation {
     Tanh,
     /// The logistic sigmoid `1 / (1 + e^(−x))`.
     Sigmoid,
+    /// `x` for `x > 0`, `slope · x` otherwise, with `slope ≥ 0` (for a negative slope the
+    /// output's sign no longer tells the input's).
+    LeakyRelu(f32),
+    /// `x` for `x > 0`, `alpha · (eˣ − 1)` otherwise, with `alpha > 0`.
+    Elu(f32),
 }
 
 impl FusedActivation {
@@ -226,11 +234,25 @@ impl FusedActivation {
             FusedActivation::Relu => x.max(0.0),
             FusedActivation::Tanh => crate::fastmath::tanh(x),
             FusedActivation::Sigmoid => crate::fastmath::sigmoid(x),
+            FusedActivation::LeakyRelu(slope) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    slope * x
+                }
+            }
+            FusedActivation::Elu(alpha) => {
+                // Computed for every x and picked without a branch, so loops vectorize.
+                let negative = alpha * crate::fastmath::exp_m1(x.min(0.0));
+                if x > 0.0 { x } else { negative }
+            }
         }
     }
 
     /// Its derivative, from the activation's output `y`: for ReLU 1 where `y > 0`, else 0 (as
-    /// PyTorch takes it at 0); `1 − y²` for tanh; `y (1 − y)` for the sigmoid.
+    /// PyTorch takes it at 0); `1 − y²` for tanh; `y (1 − y)` for the sigmoid; for the leaky
+    /// ReLU 1 where `y > 0`, else the slope (at 0 too, as PyTorch); for ELU 1 where `y > 0`,
+    /// else `y + alpha` (which is `alpha · eˣ`, as PyTorch's ELU computes it from its result).
     #[inline(always)]
     pub fn derivative_from_output(self, y: f32) -> f32 {
         match self {
@@ -243,6 +265,20 @@ impl FusedActivation {
             }
             FusedActivation::Tanh => 1.0 - y * y,
             FusedActivation::Sigmoid => y * (1.0 - y),
+            FusedActivation::LeakyRelu(slope) => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+            FusedActivation::Elu(alpha) => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    y + alpha
+                }
+            }
         }
     }
 }
@@ -269,6 +305,14 @@ macro_rules! with_activation {
                 let $f = |x: f32| $crate::FusedActivation::Sigmoid.apply(x);
                 $body
             }
+            Some($crate::FusedActivation::LeakyRelu(slope)) => {
+                let $f = |x: f32| $crate::FusedActivation::LeakyRelu(slope).apply(x);
+                $body
+            }
+            Some($crate::FusedActivation::Elu(alpha)) => {
+                let $f = |x: f32| $crate::FusedActivation::Elu(alpha).apply(x);
+                $body
+            }
         }
     };
 }
@@ -282,6 +326,35 @@ pub(crate) fn scale_by_derivative_slices(
     output: &[f32],
     activation: FusedActivation,
 ) {
+    with_avx2_if_present!(
+        scale_by_derivative_loop_avx2,
+        scale_by_derivative_loop,
+        dz,
+        grad,
+        output,
+        activation
+    );
+}
+
+/// [`scale_by_derivative_loop`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scale_by_derivative_loop_avx2(
+    dz: &mut [f32],
+    grad: &[f32],
+    output: &[f32],
+    activation: FusedActivation,
+) {
+    scale_by_derivative_loop(dz, grad, output, activation);
+}
+
+/// The loop of [`scale_by_derivative_slices`].
+#[inline(always)]
+fn scale_by_derivative_loop(dz: &mut [f32], grad: &[f32], output: &[f32], activation: FusedActivation) {
+    #[inline(always)]
     fn run(dz: &mut [f32], grad: &[f32], output: &[f32], derivative: impl Fn(f32) -> f32) {
         for ((d, &g), &y) in dz.iter_mut().zip(grad).zip(output) {
             *d = g * derivative(y);
@@ -292,6 +365,12 @@ pub(crate) fn scale_by_derivative_slices(
         FusedActivation::Tanh => run(dz, grad, output, |y| FusedActivation::Tanh.derivative_from_output(y)),
         FusedActivation::Sigmoid => {
             run(dz, grad, output, |y| FusedActivation::Sigmoid.derivative_from_output(y))
+        }
+        FusedActivation::LeakyRelu(slope) => {
+            run(dz, grad, output, |y| FusedActivation::LeakyRelu(slope).derivative_from_output(y))
+        }
+        FusedActivation::Elu(alpha) => {
+            run(dz, grad, output, |y| FusedActivation::Elu(alpha).derivative_from_output(y))
         }
     }
 }
@@ -352,12 +431,28 @@ pub fn add_row_vector_activated(
     );
     let cols = dst.cols();
     for_row_blocks(par, dst.as_mut_slice(), cols, |_, block| {
-        with_activation!(activation, |f| {
-            for dst_row in block.chunks_exact_mut(cols) {
-                dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d = f(*d + b));
-            }
-        })
+        with_avx2_if_present!(bias_activation_loop_avx2, bias_activation_loop, block, row, activation);
     });
+}
+
+/// The loop of [`add_row_vector_activated`] over whole rows of `block`.
+#[inline(always)]
+fn bias_activation_loop(block: &mut [f32], row: &[f32], activation: Option<FusedActivation>) {
+    with_activation!(activation, |f| {
+        for dst_row in block.chunks_exact_mut(row.len()) {
+            dst_row.iter_mut().zip(row).for_each(|(d, &b)| *d = f(*d + b));
+        }
+    })
+}
+
+/// [`bias_activation_loop`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_activation_loop_avx2(block: &mut [f32], row: &[f32], activation: Option<FusedActivation>) {
+    bias_activation_loop(block, row, activation);
 }
 
 /// Each column's mean and population variance (divided by the row count), summed in `f64`

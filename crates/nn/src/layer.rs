@@ -95,8 +95,9 @@ pub trait Layer: Send {
 
     /// The activation this layer is, when the layer before it may apply it to its own output
     /// in the same pass ([`crate::ReLU`] returns `Some(FusedActivation::Relu)`, and so do
-    /// [`crate::Tanh`] and [`crate::Sigmoid`] theirs); `None`, the default, for every other
-    /// layer.
+    /// [`crate::Tanh`], [`crate::Sigmoid`], [`crate::LeakyReLU`] with a slope of 0 or more and
+    /// [`crate::ELU`] with a positive alpha theirs: activations whose derivative follows from
+    /// their output); `None`, the default, for every other layer.
     fn fusable_activation(&self) -> Option<FusedActivation> {
         None
     }
@@ -109,8 +110,7 @@ pub trait Layer: Send {
     /// activated and skips layer `i + 1`, forward and backward. While fused, `forward` and
     /// `forward_sparse` return the activated output, and `backward` takes that output and the
     /// gradient with respect to it, and computes the same gradients as the two layers would,
-    /// bit for bit. ([`crate::Linear`] fuses ReLU, Tanh and Sigmoid: Keras'
-    /// `Dense(activation="relu")`.)
+    /// bit for bit. ([`crate::Linear`] fuses all of them: Keras' `Dense(activation="relu")`.)
     fn fuse_activation(&mut self, activation: Option<FusedActivation>) -> bool {
         activation.is_none()
     }

@@ -271,16 +271,56 @@ fn batch_norm_needs_two_samples_in_training_and_says_so() {
     assert_eq!(model.forward(&ones(2, 3), Mode::Train).expect("two samples").shape(), [2, 4]);
 }
 
-/// A `Linear` followed by a `ReLU`, `Tanh` or `Sigmoid` runs fused (one pass each way): the
+/// A `Linear` followed by a `ReLU`, `Tanh`, `Sigmoid`, `LeakyReLU` or `ELU` runs fused (one pass each way): the
 /// model's output, input gradient and every parameter gradient are the bits of running each
 /// layer on its own, for an input the first layer takes sparse, a dense one, and a batch
 /// handed over in sparse form. The model has a fused pair at the start, one at the end, and a
 /// second activation in a row (which runs on its own).
 #[test]
 fn fused_activations_give_the_bits_of_separate_layers() {
-    for activation in [FusedActivation::Relu, FusedActivation::Tanh, FusedActivation::Sigmoid] {
+    for activation in [
+        FusedActivation::Relu,
+        FusedActivation::Tanh,
+        FusedActivation::Sigmoid,
+        FusedActivation::LeakyRelu(0.01),
+        FusedActivation::LeakyRelu(0.3),
+        FusedActivation::Elu(1.0),
+        FusedActivation::Elu(0.5),
+    ] {
         fused_activation_gives_the_bits_of_separate_layers(activation);
     }
+}
+
+/// Which activation layers a `Linear` can take over: those whose derivative follows from their
+/// output. A leaky ReLU of negative slope and an ELU of negative alpha are not among them (the
+/// output's sign no longer tells the input's), nor GELU, SiLU, Softplus.
+#[test]
+fn activations_are_fusable_only_where_the_output_gives_the_derivative() {
+    let cases: Vec<(Box<dyn Layer>, Option<FusedActivation>)> = vec![
+        (Box::new(LeakyReLU::new(0.2)), Some(FusedActivation::LeakyRelu(0.2))),
+        (Box::new(LeakyReLU::new(0.0)), Some(FusedActivation::LeakyRelu(0.0))),
+        (Box::new(LeakyReLU::new(-0.5)), None),
+        (Box::new(ELU::new(1.5)), Some(FusedActivation::Elu(1.5))),
+        (Box::new(ELU::new(-1.0)), None),
+        (Box::new(GELU::new()), None),
+        (Box::new(SiLU), None),
+        (Box::new(Softplus::default()), None),
+    ];
+    for (layer, want) in cases {
+        assert_eq!(layer.fusable_activation(), want, "{}", layer.describe());
+    }
+    // In a model, a negative slope runs on its own and takes the derivative from the input:
+    // with the weight 1 and the bias 0, x = -1 gives y = 0.5 > 0 but the slope -0.5.
+    let mut model = Sequential::new();
+    model.add(Linear::new(1, 1, &mut seeded_rng(1))).unwrap().add(LeakyReLU::new(-0.5)).unwrap();
+    model.visit_parameters(&mut |p| {
+        let value = if p.name == "weight" { 1.0 } else { 0.0 };
+        p.value.as_mut_slice().fill(value);
+    });
+    let y = model.forward(&Matrix::from_rows(&[[-1.0], [2.0]]), Mode::Train).unwrap().clone();
+    assert_eq!(y.as_slice(), [0.5, 2.0]);
+    let input_grad = model.backward_with_input_grad(&ones(2, 1)).unwrap();
+    assert_eq!(input_grad.as_slice(), [-0.5, 1.0]);
 }
 
 fn fused_activation_gives_the_bits_of_separate_layers(activation: FusedActivation) {
@@ -289,6 +329,8 @@ fn fused_activation_gives_the_bits_of_separate_layers(activation: FusedActivatio
         match activation {
             FusedActivation::Relu => Box::new(ReLU),
             FusedActivation::Tanh => Box::new(Tanh),
+            FusedActivation::LeakyRelu(slope) => Box::new(LeakyReLU::new(slope)),
+            FusedActivation::Elu(alpha) => Box::new(ELU::new(alpha)),
             _ => Box::new(Sigmoid),
         }
     };

@@ -2,8 +2,8 @@
 
 use percept_linalg::{Matrix, fastmath};
 
-use super::activation::{backward_from_input, forward_elementwise};
-use crate::{Layer, Mode};
+use super::activation::{backward_from_input, backward_from_output, forward_elementwise};
+use crate::{FusedActivation, Layer, Mode};
 
 /// Exponential linear unit (Clevert et al., 2016): `y = x` for `x > 0`,
 /// `alpha · (eˣ − 1)` otherwise (PyTorch's `nn.ELU(alpha)`). `eˣ − 1` and `eˣ` come from
@@ -48,23 +48,30 @@ impl Layer for ELU {
             input,
             output,
             #[inline(always)]
-            move |x| {
-                // Computed for every x and picked without a branch, so the loop vectorizes.
-                let negative = alpha * fastmath::exp_m1(x.min(0.0));
-                if x > 0.0 { x } else { negative }
-            },
+            move |x| FusedActivation::Elu(alpha).apply(x),
         );
     }
 
-    /// `∂L/∂x = ∂L/∂y · (1 if x > 0 else alpha · eˣ)`.
+    /// `∂L/∂x = ∂L/∂y · (1 if x > 0 else alpha · eˣ)`, with `alpha · eˣ` as `y + alpha` from
+    /// the output for `alpha > 0` (as PyTorch computes it from its result; the same bits as
+    /// the layer fused into a `Linear`), from the input otherwise.
     fn backward(
         &mut self,
         input: &Matrix,
-        _output: &Matrix,
+        output: &Matrix,
         output_grad: &Matrix,
         input_grad: Option<&mut Matrix>,
     ) {
         let alpha = self.alpha;
+        if let Some(fused) = self.fusable_activation() {
+            return backward_from_output(
+                output,
+                output_grad,
+                input_grad,
+                #[inline(always)]
+                move |y| fused.derivative_from_output(y),
+            );
+        }
         backward_from_input(
             input,
             output_grad,
@@ -75,5 +82,11 @@ impl Layer for ELU {
                 if x > 0.0 { 1.0 } else { negative }
             },
         );
+    }
+
+    /// Runs inside a preceding `Linear` for `alpha > 0` (the output's sign then tells the
+    /// input's).
+    fn fusable_activation(&self) -> Option<FusedActivation> {
+        (self.alpha > 0.0).then_some(FusedActivation::Elu(self.alpha))
     }
 }

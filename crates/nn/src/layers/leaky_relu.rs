@@ -3,7 +3,7 @@
 use percept_linalg::Matrix;
 
 use super::activation::{backward_from_input, forward_elementwise};
-use crate::{Layer, Mode};
+use crate::{FusedActivation, Layer, Mode};
 
 /// `y = x` for `x > 0`, `slope · x` otherwise (PyTorch's `nn.LeakyReLU(negative_slope)`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,7 +46,7 @@ impl Layer for LeakyReLU {
             input,
             output,
             #[inline(always)]
-            move |x| if x > 0.0 { x } else { slope * x },
+            move |x| FusedActivation::LeakyRelu(slope).apply(x),
         );
     }
 
@@ -66,5 +66,11 @@ impl Layer for LeakyReLU {
             #[inline(always)]
             move |x| if x > 0.0 { 1.0 } else { slope },
         );
+    }
+
+    /// Runs inside a preceding `Linear` for a slope of 0 or more (its derivative is then 1
+    /// where the output is positive, else the slope: the same values as from the input).
+    fn fusable_activation(&self) -> Option<FusedActivation> {
+        (self.slope >= 0.0).then_some(FusedActivation::LeakyRelu(self.slope))
     }
 }

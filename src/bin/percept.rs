@@ -652,13 +652,20 @@ fn read_samples_csv(args: &PredictArgs, inputs: Option<usize>) -> Result<Matrix,
     let all = if args.label.is_some() { None } else { Some(read_csv_features(&args.input, &options, false)) };
     let samples = match all {
         Some(Ok(all)) if Some(all.features.cols()) != inputs.map(|n| n + 1) => all,
-        // A label column is left out: the named one, the last of a file one column too wide,
-        // or the last when it is not a number.
+        // A label column is left out: the last of a file one column too wide (from what was
+        // read), the last when it is not a number, or the named one.
+        Some(Ok(mut all)) => {
+            let (rows, kept) = (all.features.rows(), all.features.cols() - 1);
+            all.features = Matrix::from_fn(rows, kept, |r, c| all.features.get(r, c));
+            let name = all.feature_names.pop().unwrap_or_default();
+            all.label_column = Some((kept, name));
+            all
+        }
         Some(Err(error)) => match read_csv_features(&args.input, &options, true) {
             Ok(without) if Some(without.features.cols()) == inputs => without,
             _ => return Err(error.into()),
         },
-        _ => read_csv_features(&args.input, &options, true)?,
+        None => read_csv_features(&args.input, &options, true)?,
     };
     if let Some((index, name)) = &samples.label_column {
         eprintln!("{}: column {} ({name}) left out as the label", args.input.display(), index + 1);

@@ -16,7 +16,7 @@ pub fn scale_byte(b: u8) -> f32 {
 /// checks all 256 bytes against the division, bit for bit.
 pub fn scale_bytes(dst: &mut [f32], src: &[u8]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if crate::has_avx2_fma() {
         // SAFETY: the CPU has the features the function is compiled for (checked above).
         unsafe { scale_bytes_fma(dst, src) };
         return;

@@ -85,7 +85,7 @@ pub fn for_each_row_range(par: Par, rows: usize, f: &(dyn Fn(std::ops::Range<usi
 macro_rules! with_avx2_if_present {
     ($avx2:ident, $baseline:ident, $($arg:expr),*) => {{
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if $crate::has_avx2_fma() {
             // SAFETY: the CPU has the features just checked.
             unsafe { $avx2($($arg),*) }
         } else {

@@ -31,6 +31,14 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+/// Whether the CPU has AVX2 and FMA, for the kernels built a second time for them (std caches
+/// the detection: a load and a test after the first call).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 mod bytes;
 mod elementwise;
 pub mod fastmath;

@@ -1,8 +1,8 @@
 //! The [`Dataset`] trait and the in-memory data sets.
 
 use percept_linalg::{
-    Matrix, Par, SPARSE_BUILD_PARALLEL_THRESHOLD, SparseRows, for_each_row_block, for_each_row_range,
-    scale_bytes,
+    CacheLevel, Matrix, Par, SPARSE_BUILD_PARALLEL_THRESHOLD, SparseRows, for_each_row_block,
+    for_each_row_range, prefetch_bytes, scale_bytes,
 };
 
 /// The targets of a batch, gathered into reused buffers.
@@ -97,19 +97,6 @@ impl<D: Dataset + ?Sized> Dataset for &D {
     fn prefetch(&self, indices: &[usize]) {
         (**self).prefetch(indices);
     }
-}
-
-/// Asks the CPU to bring `bytes` into its cache without waiting for them (a no-op off x86-64).
-fn prefetch_bytes(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        // SAFETY: a prefetch is a hint that never faults; the pointer is in bounds anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(line.as_ptr().cast());
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
 }
 
 /// Images stored as bytes, scaled to `[0, 1]` as they are gathered: MNIST's 47 MB of training
@@ -218,7 +205,7 @@ impl Dataset for ImageDataset {
         let par = Par::current().above(indices.len() * self.num_features, SPARSE_BUILD_PARALLEL_THRESHOLD);
         for_each_row_range(par, indices.len(), &|rows| {
             for &i in indices[rows].iter().filter(|&&i| i < self.len()) {
-                prefetch_bytes(self.image(i));
+                prefetch_bytes(self.image(i), CacheLevel::Outer);
             }
         });
     }

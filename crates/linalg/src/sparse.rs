@@ -109,7 +109,8 @@ impl SparseRows {
     /// pixel): a data loader can gather a batch of images straight into this form. Rows are
     /// split over threads as [`crate::for_each_row_range`] splits them, so a loader that
     /// prefetched each thread's rows into that thread's cache finds them there. Each thread
-    /// also asks for the row [`BYTE_ROWS_AHEAD`] rows on while it compacts one.
+    /// also asks for the row 4 rows on while it compacts one, so that the rows of a random batch
+    /// arrive from memory while the rows before are compacted.
     ///
     /// # Panics
     /// If `row` returns a row that is not `cols` bytes long.

@@ -1,10 +1,12 @@
 //! After the first batch, a training step allocates nothing: a counting global allocator
 //! compares a whole epoch of 100 batches with one of 400. Per-epoch set-up allocates the same
-//! in both; any allocation per step would make the longer epoch allocate more.
+//! in both; any allocation per step would make the longer epoch allocate more. Evaluating
+//! with kept buffers allocates nothing per batch either.
 //!
-//! Its own test binary, because the allocator is process-wide.
+//! Its own test binary, because the allocator is process-wide (and its tests take turns).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use percept::prelude::*;
@@ -33,8 +35,19 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Held by each test while it counts: the counter sees every thread's allocations.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How many allocations `f` makes.
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    f();
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
 #[test]
 fn a_training_step_allocates_nothing_after_the_first() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Two threads, so the parallel paths are part of what is counted.
     percept::set_threads(2).expect("a 2-thread team");
     let mnist = common::mnist();
@@ -64,4 +77,34 @@ fn a_training_step_allocates_nothing_after_the_first() {
         "300 more steps allocated {} more times",
         long_count as i64 - short_count as i64
     );
+}
+
+#[test]
+fn evaluating_with_kept_buffers_allocates_nothing_per_batch() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    percept::set_threads(2).expect("a 2-thread team");
+    let mnist = common::mnist();
+    let (short, long) = (common::image_slice(&mnist, 10 * 100), common::image_slice(&mnist, 40 * 100));
+    let mut model = common::mlp(128, 0);
+    let mut loss = SoftmaxCrossEntropy::new();
+    let mut buffers = percept::train::BatchBuffers::new();
+    let mut kept = |data: &ImageDataset| {
+        allocations_in(|| {
+            buffers.evaluate(&mut model, &mut loss, data, 100).expect("fits");
+        })
+    };
+    // The buffers change places with the model's own on each batch: two calls size them all.
+    kept(&long);
+    kept(&long);
+    let (kept_short, kept_long) = (kept(&short), kept(&long));
+    assert_eq!(
+        kept_long,
+        kept_short,
+        "30 more batches allocated {} more times",
+        kept_long as i64 - kept_short as i64
+    );
+    let fresh = allocations_in(|| {
+        evaluate(&mut model, &mut loss, &short, 100).expect("fits");
+    });
+    assert!(fresh > kept_short, "fresh buffers allocated {fresh} times, kept ones {kept_short}");
 }

@@ -38,11 +38,11 @@ static GLOBAL: Counting = Counting;
 /// Held by each test while it counts: the counter sees every thread's allocations.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// How many allocations `f` makes.
-fn allocations_in(f: impl FnOnce()) -> usize {
+/// How many allocations `f` makes, and what it returns.
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    f();
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    let result = f();
+    (ALLOCATIONS.load(Ordering::Relaxed) - before, result)
 }
 
 #[test]
@@ -57,11 +57,11 @@ fn a_training_step_allocates_nothing_after_the_first() {
         let mut optimizer = Optimizer::new(Sgd::new(0.1));
         let mut trainer =
             Trainer::new(FitConfig { epochs: 1, batch_size: 64, verbose: false, ..Default::default() });
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let history = trainer
-            .fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut optimizer, train, None)
-            .expect("fits");
-        let count = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let (count, history) = allocations_in(|| {
+            trainer
+                .fit(&mut model, &mut SoftmaxCrossEntropy::new(), &mut optimizer, train, None)
+                .expect("fits")
+        });
         assert_eq!(history.epochs.len(), 1);
         count
     };
@@ -89,9 +89,7 @@ fn evaluating_with_kept_buffers_allocates_nothing_per_batch() {
     let mut loss = SoftmaxCrossEntropy::new();
     let mut buffers = percept::train::BatchBuffers::new();
     let mut kept = |data: &ImageDataset| {
-        allocations_in(|| {
-            buffers.evaluate(&mut model, &mut loss, data, 100).expect("fits");
-        })
+        allocations_in(|| buffers.evaluate(&mut model, &mut loss, data, 100).expect("fits")).0
     };
     // The buffers change places with the model's own on each batch: two calls size them all.
     kept(&long);
@@ -103,8 +101,7 @@ fn evaluating_with_kept_buffers_allocates_nothing_per_batch() {
         "30 more batches allocated {} more times",
         kept_long as i64 - kept_short as i64
     );
-    let fresh = allocations_in(|| {
-        evaluate(&mut model, &mut loss, &short, 100).expect("fits");
-    });
+    assert_eq!(kept_short, 1, "with kept buffers, only the list of indices is allocated");
+    let (fresh, _) = allocations_in(|| evaluate(&mut model, &mut loss, &short, 100).expect("fits"));
     assert!(fresh > kept_short, "fresh buffers allocated {fresh} times, kept ones {kept_short}");
 }

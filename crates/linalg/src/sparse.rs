@@ -332,12 +332,21 @@ impl Shard {
     }
 
     /// The non-zeros of row `r` of the shard: column numbers and values.
+    ///
+    /// This and the two accessors below are always inlined: the products' lists call them
+    /// inside the kernel loops, and a call that is not inlined clobbers every vector register,
+    /// so the partial sums held there go to the stack around each list. Whether LLVM inlines
+    /// a function depends on how many callers it has: with one more caller of
+    /// `column_or_ones` (an experiment), the weight gradient's sums spilled and a training
+    /// step at batch 256 took 30% longer on one thread (717 against 554 µs).
+    #[inline(always)]
     fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let range = self.row_starts[r] as usize..self.row_ends[r] as usize;
         (&self.indices[range.clone()], &self.values[range])
     }
 
     /// The non-zeros of column `j` in the shard: row numbers within the shard, and values.
+    #[inline(always)]
     fn column(&self, j: usize) -> (&[u32], &[f32]) {
         let range = self.col_starts[j] as usize..self.col_starts[j + 1] as usize;
         (&self.col_rows[range.clone()], &self.col_values[range])
@@ -381,6 +390,7 @@ impl Shard {
     }
 
     /// [`Shard::column`] for column `j < cols`, the column of ones for `j == cols`.
+    #[inline(always)]
     fn column_or_ones(&self, j: usize, cols: usize) -> (&[u32], &[f32]) {
         if j < cols { self.column(j) } else { (&self.all_rows, &self.ones) }
     }

@@ -95,6 +95,7 @@ macro_rules! with_avx2_if_present {
         $baseline($($arg),*)
     }};
 }
+pub(crate) use with_avx2_if_present;
 
 /// The loop of [`map`]. The slices are parameters (not captured by a closure), so the
 /// compiler knows `dst` overlaps neither input and vectorizes without run-time checks.

@@ -58,7 +58,9 @@ pub use elementwise::{
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};
 pub use par::{Par, ThreadsError, num_threads, set_num_threads};
-pub use rows::{argmax, argmax_rows, log_softmax_rows, max_rows, softmax_row, softmax_rows};
+pub use rows::{
+    argmax, argmax_rows, exp_shifted, log_softmax_rows, max_rows, softmax_row, softmax_rows, sum_in_order,
+};
 pub use sparse::{
     RowsDone, SPARSE_BUILD_PARALLEL_THRESHOLD, SPARSE_PARALLEL_THRESHOLD_MULADDS, SparseRows,
     WeightGradExtras, sparse_affine, sparse_affine_activated, sparse_matmul, sparse_transpose_matmul,

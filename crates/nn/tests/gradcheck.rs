@@ -443,6 +443,25 @@ fn linear_sparse_path_matches_a_naive_product_and_the_gradient_check() {
     assert_passes(report);
 }
 
+/// Rows of 70 classes, where `forward` takes the exponentials in pieces of 32: the same loss
+/// as `forward_backward`, to the bit. One row at a time, with the right class well ahead (a
+/// loss near 0.4), so that the loss is the row's own and a different last bit of its sum of
+/// exponentials shows in it.
+#[test]
+fn softmax_cross_entropy_forward_equals_fused_on_wide_rows() {
+    for r in 0..20 {
+        let class = (r * 13) % 70;
+        let logits = Matrix::from_fn(1, 70, |_, c| {
+            if c == class { 0.0 } else { -6.0 + ((r * 31 + c * 17) % 97) as f32 / 50.0 }
+        });
+        let mut loss = SoftmaxCrossEntropy::new();
+        let value = loss.forward(&logits, Targets::Classes(&[class])).expect("fits");
+        let mut grad = Matrix::default();
+        let fused = loss.forward_backward(&logits, Targets::Classes(&[class]), &mut grad).expect("fits");
+        assert_eq!(value.to_bits(), fused.to_bits(), "row {r}: {value} against {fused}");
+    }
+}
+
 #[test]
 fn forward_backward_equals_forward_then_backward_bit_for_bit() {
     let classes = [2, 0, 1, 2, 1];

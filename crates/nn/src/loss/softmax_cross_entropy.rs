@@ -160,7 +160,14 @@ impl Loss for SoftmaxCrossEntropy {
         let mut total = 0.0f64;
         for (row, &y) in prediction.row_iter().zip(classes) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = row.iter().map(|&z| (z - max).exp()).sum();
+            // The exponentials of `fused`, a piece of the row at a time, added in the same order.
+            let mut sum = 0.0f32;
+            let mut exps = [0.0f32; 32];
+            for piece in row.chunks(exps.len()) {
+                let exps = &mut exps[..piece.len()];
+                percept_linalg::exp_shifted(exps, piece, max);
+                sum = exps.iter().fold(sum, |sum, &e| sum + e);
+            }
             total += (max + sum.ln() - row[y]) as f64;
         }
         Ok((total / classes.len().max(1) as f64) as f32)
@@ -248,11 +255,8 @@ impl SoftmaxCrossEntropy {
                 let i = first_row + r;
                 let (row, y) = (prediction.row(i), classes[i]);
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0f32;
-                for (g, &z) in grad.iter_mut().zip(row) {
-                    *g = (z - max).exp();
-                    sum += *g;
-                }
+                percept_linalg::exp_shifted(grad, row, max);
+                let sum = percept_linalg::sum_in_order(grad);
                 row_losses[i].store((max + sum.ln() - row[y]).to_bits(), Ordering::Relaxed);
                 let inv = 1.0 / sum;
                 for g in grad.iter_mut() {

@@ -4,9 +4,12 @@
 //! ```text
 //! cargo run --release --example toy_sets
 //! cargo run --release --example toy_sets -- --plot plots   # and each model's decision map as SVG
+//! cargo run --release --example toy_sets -- --csv data      # and each data set as CSV (two-moons.csv, …)
 //! ```
 
-use percept::data::{InMemoryDataset, make_circles, make_moons, make_spirals, make_xor, split_indices};
+use percept::data::{
+    InMemoryDataset, make_circles, make_moons, make_spirals, make_xor, split_indices, write_csv,
+};
 use percept::prelude::*;
 
 /// Test accuracy and the trained model.
@@ -40,12 +43,15 @@ fn train_and_test(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let plot_dir = match args.as_slice() {
-        [] => None,
-        [flag, dir] if flag == "--plot" => Some(std::path::PathBuf::from(dir)),
-        _ => return Err("usage: toy_sets [--plot DIR]".into()),
-    };
-    if let Some(dir) = &plot_dir {
+    let (mut plot_dir, mut csv_dir) = (None, None);
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, dir] if flag == "--plot" => plot_dir = Some(std::path::PathBuf::from(dir)),
+            [flag, dir] if flag == "--csv" => csv_dir = Some(std::path::PathBuf::from(dir)),
+            _ => return Err("usage: toy_sets [--plot DIR] [--csv DIR]".into()),
+        }
+    }
+    for dir in plot_dir.iter().chain(&csv_dir) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let sets = [
@@ -60,8 +66,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (linear, mut linear_model) = train_and_test(data, None, 0)?;
         let (deep, mut deep_model) = train_and_test(data, Some(32), 0)?;
         println!("{name:<15} {:>21.1}% {:>25.1}%", 100.0 * linear, 100.0 * deep);
+        let slug = name.replace(' ', "-").to_lowercase();
+        if let Some(dir) = &csv_dir {
+            write_csv(dir.join(format!("{slug}.csv")), data, Some(&["x", "y"]))?;
+        }
         if let Some(dir) = &plot_dir {
-            let slug = name.replace(' ', "-").to_lowercase();
             plot_decision_boundary(&mut linear_model, data, dir.join(format!("{slug}-linear.svg")))?;
             plot_decision_boundary(&mut deep_model, data, dir.join(format!("{slug}-hidden.svg")))?;
         }
@@ -69,6 +78,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("A linear classifier draws straight boundaries; one hidden layer bends them.");
     if let Some(dir) = &plot_dir {
         println!("decision maps: {}/*-linear.svg and *-hidden.svg", dir.display());
+    }
+    if let Some(dir) = &csv_dir {
+        println!("data sets: {}/*.csv (columns x, y, class)", dir.display());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use percept_linalg::Matrix;
 
-use crate::{DataError, InMemoryDataset};
+use crate::{DataError, InMemoryDataset, Labels};
 
 /// Which column holds the label (or regression target).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +76,73 @@ struct Table {
     names: Vec<String>,
     rows: Vec<(u64, Vec<String>)>,
     width: usize,
+}
+
+/// Writes `data` to `path` as CSV with a header: one column per feature (`x0`, `x1`, … unless
+/// `feature_names` gives them), then the label: `class` (the class index) for classification,
+/// `target` (or `target0`, `target1`, … for several) for regression. Values are written in
+/// the shortest form that reads back to the same `f32`, so [`read_csv`] (with
+/// [`Task::Regression`] for regression sets) returns `data` bit for bit.
+///
+/// The file is written whole to `path` with a `.tmp` suffix first, then renamed over `path`:
+/// an interrupted write leaves the old file.
+///
+/// # Errors
+/// [`DataError::Io`] naming the file when it cannot be written; [`DataError::Csv`] when
+/// `feature_names` does not hold one name per feature or a name would not read back as one
+/// field (a comma, quote or line break in it).
+pub fn write_csv(
+    path: impl AsRef<Path>,
+    data: &InMemoryDataset,
+    feature_names: Option<&[&str]>,
+) -> Result<(), DataError> {
+    let path = path.as_ref();
+    let features = data.features();
+    let mut header: Vec<String> = match feature_names {
+        Some(names) if names.len() != features.cols() => {
+            return Err(csv_error(
+                path,
+                0,
+                String::new(),
+                format!("{} feature names given for {} features", names.len(), features.cols()),
+            ));
+        }
+        Some(names) => names.iter().map(|name| name.to_string()).collect(),
+        None => (0..features.cols()).map(|j| format!("x{j}")).collect(),
+    };
+    match data.labels() {
+        Labels::Classes(_) => header.push("class".into()),
+        Labels::Values(targets) if targets.cols() == 1 => header.push("target".into()),
+        Labels::Values(targets) => header.extend((0..targets.cols()).map(|j| format!("target{j}"))),
+    }
+    if let Some(bad) = header.iter().position(|name| name.contains([',', '"', '\n', '\r'])) {
+        return Err(csv_error(
+            path,
+            1,
+            header[bad].clone(),
+            "a column name may not hold a comma, quote or line break".into(),
+        ));
+    }
+    let mut text = header.join(",");
+    text.push('\n');
+    for (i, row) in features.row_iter().enumerate() {
+        for value in row {
+            text += &format!("{value},");
+        }
+        match data.labels() {
+            Labels::Classes(classes) => text += &classes[i].to_string(),
+            Labels::Values(targets) => {
+                let values: Vec<String> = targets.row(i).iter().map(f32::to_string).collect();
+                text += &values.join(",");
+            }
+        }
+        text.push('\n');
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let io_error = |source| DataError::Io { path: path.to_path_buf(), source };
+    std::fs::write(&temporary, text).map_err(io_error)?;
+    std::fs::rename(&temporary, path).map_err(io_error)
 }
 
 /// The samples of a CSV file read without labels: data to predict.

@@ -2,8 +2,8 @@
 //!
 //! Getting samples into batches: the [`Dataset`] trait; IDX files of every element type
 //! ([`read_idx`]) and MNIST-style directories ([`Mnist`]: MNIST, Fashion-MNIST, KMNIST,
-//! EMNIST digits), gzip'd or raw; CSV files ([`read_csv`], and [`read_csv_features`] for
-//! data to predict); seeded synthetic sets (the lesson's [`make_classification`], blobs,
+//! EMNIST digits), gzip'd or raw; CSV files ([`read_csv`], [`read_csv_features`] for
+//! data to predict, and [`write_csv`]); seeded synthetic sets (the lesson's [`make_classification`], blobs,
 //! moons, circles, spirals, XOR, linear and 1-D regression); transforms ([`MinMaxScaler`], [`Standardizer`], [`one_hot`], digit
 //! [`Augmentation`]); seeded, optionally stratified splits ([`split_indices`], [`Subset`]);
 //! and a seeded, per-epoch shuffled batch order ([`BatchOrder`]). Files come from outside:
@@ -42,7 +42,7 @@ mod transforms;
 
 pub use batches::{BatchOrder, BatchOrderState};
 pub use csv_data::{
-    CsvData, CsvFeatures, CsvOptions, LabelColumn, Task, parse_csv, read_csv, read_csv_features,
+    CsvData, CsvFeatures, CsvOptions, LabelColumn, Task, parse_csv, read_csv, read_csv_features, write_csv,
 };
 pub use dataset::{Dataset, ImageDataset, InMemoryDataset, Labels};
 pub use error::DataError;

@@ -275,3 +275,52 @@ fn image_sets_gather_sparse_batches() {
     let message = message.downcast_ref::<String>().expect("a formatted message");
     assert!(message.contains("index 3 out of range for 3 samples"), "{message}");
 }
+
+#[test]
+fn written_csv_reads_back_bit_for_bit() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("csv_write");
+    std::fs::create_dir_all(&dir).unwrap();
+    let moons = make_moons(300, 0.1, 7);
+    let path = dir.join("moons.csv");
+    write_csv(&path, &moons, None).expect("writable");
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("x0,x1,class\n"));
+    let back = read_csv(&path, &CsvOptions::default()).expect("valid");
+    assert_eq!(back.feature_names, ["x0", "x1"]);
+    let bits = |m: &Matrix| m.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(back.dataset.features()), bits(moons.features()));
+    assert_eq!(back.dataset.labels(), moons.labels());
+
+    let line = make_linear_regression(50, &[0.5, -2.0, 1e-7], 3.0, 0.3, 1);
+    let two_targets = InMemoryDataset::regression(
+        line.features().clone(),
+        Matrix::from_vec(50, 2, line.features().as_slice().iter().take(100).map(|v| v * 1e20).collect()),
+    );
+    let path = dir.join("regression.csv");
+    write_csv(&path, &line, None).expect("writable");
+    let options = CsvOptions { task: Task::Regression, ..Default::default() };
+    let back = read_csv(&path, &options).expect("valid");
+    assert_eq!(back.feature_names, ["x0", "x1", "x2"]);
+    assert_eq!(bits(back.dataset.features()), bits(line.features()));
+    assert_eq!(back.dataset.labels(), line.labels());
+    // Several targets: one column each, after the named features.
+    write_csv(&path, &two_targets, Some(&["a", "b", "c"])).expect("writable");
+    let all = read_csv_features(&path, &options, false).expect("valid");
+    assert_eq!(all.feature_names, ["a", "b", "c", "target0", "target1"]);
+    let Labels::Values(targets) = two_targets.labels() else { unreachable!() };
+    for (written, (features, targets)) in
+        all.features.row_iter().zip(two_targets.features().row_iter().zip(targets.row_iter()))
+    {
+        let expected: Vec<f32> = features.iter().chain(targets).copied().collect();
+        assert_eq!(
+            written.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    let err = write_csv(dir.join("x.csv"), &moons, Some(&["only one"])).unwrap_err().to_string();
+    assert!(err.contains("x.csv") && err.contains("1 feature names given for 2 features"), "{err}");
+    let err = write_csv(dir.join("x.csv"), &moons, Some(&["a,b", "c"])).unwrap_err().to_string();
+    assert!(err.contains("x.csv") && err.contains("a,b"), "{err}");
+    let err = write_csv(dir.join("absent").join("x.csv"), &moons, None).unwrap_err().to_string();
+    assert!(err.contains("absent/x.csv"), "{err}");
+}

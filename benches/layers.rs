@@ -109,10 +109,11 @@ fn activations(c: &mut Criterion) {
     group.finish();
 }
 
-/// The two layers that standardize features: `BatchNorm1d` (batch statistics, training mode)
-/// and `Normalization` (fitted statistics).
+/// The layers that standardize: `BatchNorm1d` (batch statistics, training mode), `LayerNorm`
+/// (each sample's statistics) and `Normalization` (fitted statistics).
 fn batch_norm(c: &mut Criterion) {
     batch_norm_group(c, "BatchNorm1d", |input| Box::new(BatchNorm1d::new(input.cols())));
+    batch_norm_group(c, "LayerNorm", |input| Box::new(LayerNorm::new(input.cols())));
     batch_norm_group(c, "Normalization", |input| {
         Box::new(Normalization::adapted(input).expect("a non-empty input"))
     });

@@ -17,7 +17,7 @@ use percept::linalg::Matrix;
 use percept::prelude::*;
 use percept::train::{export_safetensors, import_safetensors};
 
-/// 2 → 16 → BatchNorm1d → ReLU → 3, the architecture of the script's `nn.Sequential`.
+/// 2 → 16 → BatchNorm1d → ReLU → LayerNorm → 3, the architecture of the script's `nn.Sequential`.
 fn architecture(seed: u64) -> Result<Sequential, NnError> {
     let mut rng = seeded_rng(seed);
     let mut model = Sequential::new();
@@ -25,6 +25,7 @@ fn architecture(seed: u64) -> Result<Sequential, NnError> {
         .add(Linear::new(2, 16, &mut rng))?
         .add(BatchNorm1d::new(16))?
         .add(ReLU)?
+        .add(LayerNorm::new(16))?
         .add(Linear::new(16, 3, &mut rng))?;
     Ok(model)
 }

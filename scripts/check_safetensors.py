@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 def model():
-    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.LayerNorm(16), torch.nn.Linear(16, 3))
 
 def run(d):
     subprocess.run(["cargo", "run", "--release", "--quiet", "--example", "interop", "--", d], check=True)
@@ -31,6 +31,8 @@ with tempfile.TemporaryDirectory() as d:
     with torch.no_grad():  # make the running statistics non-trivial
         theirs[1].running_mean.uniform_(-0.5, 0.5)
         theirs[1].running_var.uniform_(0.5, 2.0)
+        theirs[3].weight.uniform_(0.5, 1.5)
+        theirs[3].bias.uniform_(-0.2, 0.2)
     save_file(theirs.state_dict(), f"{d}/torch.safetensors")
     run(d)
     x = torch.tensor(json.load(open(f"{d}/input.json")))

@@ -59,8 +59,8 @@ pub mod prelude {
     pub use percept_linalg::{Matrix, Par};
     pub use percept_nn::{
         BatchNorm1d, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Dropout, ELU, GELU,
-        Hinge, Huber, Init, Layer, LeakyReLU, Linear, LogSoftmax, Loss, Mae, Mode, Mse, NllLoss, NnError,
-        Nonlinearity, Normalization, Parameters, ReLU, Sequential, SiLU, Sigmoid, Softmax,
+        Hinge, Huber, Init, Layer, LayerNorm, LeakyReLU, Linear, LogSoftmax, Loss, Mae, Mode, Mse, NllLoss,
+        NnError, Nonlinearity, Normalization, Parameters, ReLU, Sequential, SiLU, Sigmoid, Softmax,
         SoftmaxCrossEntropy, Softplus, Sum, Tanh, Targets, gain, gradcheck, seeded_rng, zero_one_loss,
     };
     pub use percept_optim::{

@@ -50,8 +50,8 @@ pub use error::NnError;
 pub use init::{Init, Nonlinearity, Rng, gain, seeded_rng};
 pub use layer::{Buffer, Layer, Mode, Param, ParamUpdate, Parameters};
 pub use layers::{
-    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, LeakyReLU, Linear, LogSoftmax, Normalization, ReLU,
-    SPARSE_INPUT_MAX_DENSITY, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, LayerNorm, LeakyReLU, Linear, LogSoftmax,
+    Normalization, ReLU, SPARSE_INPUT_MAX_DENSITY, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 };
 pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Hinge, Huber, Loss, Mae, Mse, NllLoss,

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, Layer, LeakyReLU, Linear, LogSoftmax, NnError,
-    Normalization, ReLU, Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    BatchNorm1d, Dropout, ELU, GELU, GeluApproximation, Layer, LayerNorm, LeakyReLU, Linear, LogSoftmax,
+    NnError, Normalization, ReLU, Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 };
 
 /// A built-in layer's type and settings, without its parameters: enough to rebuild an
@@ -74,6 +74,13 @@ pub enum LayerSpec {
         /// Features.
         features: usize,
     },
+    /// [`LayerNorm`].
+    LayerNorm {
+        /// Features.
+        features: usize,
+        /// Added to the variance.
+        eps: f32,
+    },
 }
 
 impl LayerSpec {
@@ -105,6 +112,11 @@ impl LayerSpec {
                 Box::new(layer)
             }
             LayerSpec::Normalization { features } => Box::new(Normalization::new(features)),
+            LayerSpec::LayerNorm { features, eps } => {
+                let mut layer = LayerNorm::new(features);
+                layer.eps = eps;
+                Box::new(layer)
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Golden values for the layers and losses beyond the lesson's (activations, `Dropout`,
-//! `BatchNorm1d`, Huber, binary cross-entropies, NLL, hinge, label smoothing, class weights,
+//! `BatchNorm1d`, `LayerNorm`, Huber, binary cross-entropies, NLL, hinge, label smoothing, class weights,
 //! sum reduction), against PyTorch 2.15. The script below made every number (run it with
 //! `python3`); each test names the entry of the script it checks.
 //!
@@ -40,6 +40,14 @@
 //! y = bn(x); y.backward(t(G))
 //! print("BN eval"); print("y", ",".join(f32(y))); print("dx", ",".join(f32(x.grad)))
 //! print("dw", ",".join(f32(bn.weight.grad))); print("db", ",".join(f32(bn.bias.grad)))
+//! # LayerNorm: one forward and backward pass (the same in training and evaluation)
+//! ln = nn.LayerNorm(4).double()
+//! with torch.no_grad():
+//!     ln.weight.copy_(torch.tensor([1.5, -0.5, 0.8, 1.0])); ln.bias.copy_(torch.tensor([0.1, 0.2, -0.3, 0.0]))
+//! x = t(X); g = t(G)
+//! y = ln(x); y.backward(g)
+//! print("LN"); print("y", ",".join(f32(y))); print("dx", ",".join(f32(x.grad)))
+//! print("dw", ",".join(f32(ln.weight.grad))); print("db", ",".join(f32(ln.bias.grad)))
 //! # losses
 //! P = [[0.5, -1.2, 2.3], [-0.7, 0.4, -2.9], [1.9, 2.8, -0.3], [-2.2, 0.05, 0.9], [0.3, -1.7, 1.4]]
 //! T = [[0.1, -1.0, 3.0], [-0.2, 0.5, -1.0], [1.0, 3.0, 0.6], [-2.5, -0.4, 1.5], [0.2, -1.7, 0.4]]
@@ -530,6 +538,75 @@ fn log_softmax_matches_pytorch() {
         ],
         "log_softmax input gradient",
     );
+}
+
+// Python: the LayerNorm section of the script (weight [1.5, -0.5, 0.8, 1.0], bias
+// [0.1, 0.2, -0.3, 0.0])
+#[test]
+fn layer_norm_matches_pytorch_in_both_modes() {
+    for mode in [Mode::Train, Mode::Eval] {
+        let mut ln = LayerNorm::new(4);
+        ln.set_affine(&[1.5, -0.5, 0.8, 1.0], &[0.1, 0.2, -0.3, 0.0]);
+        let (y, dx) = run(&mut ln, mode);
+        assert_close(
+            y.as_slice(),
+            &[
+                0.18987401,
+                0.84908986,
+                0.89831966,
+                -0.25963593,
+                -0.17160672,
+                -0.041428216,
+                -1.5071411,
+                1.207141,
+                1.1184331,
+                -0.4236916,
+                -0.8684278,
+                -1.2158039,
+                -2.1953614,
+                -0.025683027,
+                0.6599785,
+                -0.121098205,
+                -0.23187256,
+                0.9427625,
+                0.07928298,
+                1.2326696,
+            ],
+            "output",
+        );
+        assert_close(
+            dx.as_slice(),
+            &[
+                0.6420929,
+                -0.37898818,
+                -0.34069198,
+                0.07758729,
+                0.42232618,
+                -0.008088727,
+                -0.21369891,
+                -0.20053855,
+                -0.15129478,
+                0.071909346,
+                0.21679021,
+                -0.13740478,
+                0.619454,
+                0.32923812,
+                0.5180652,
+                -1.4667573,
+                -0.47167262,
+                0.06599113,
+                0.66756624,
+                -0.26188475,
+            ],
+            "input gradient",
+        );
+        assert_close(
+            ln.weight_grad().as_slice(),
+            &[-2.4768674, 1.6000888, 2.6910741, -0.4151881],
+            "weight gradient",
+        );
+        assert_close(ln.bias_grad().as_slice(), &[2.0, 0.39999995, 1.85, -0.50000006], "bias gradient");
+    }
 }
 
 // Python: the BatchNorm1d section of the script (weight [1.5, -0.5, 0.8, 1.0], bias

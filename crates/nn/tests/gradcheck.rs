@@ -54,6 +54,7 @@ fn every_layer_passes_the_gradient_check() {
         Box::new(SiLU),
         Box::new(LogSoftmax),
         Box::new(BatchNorm1d::new(5)),
+        Box::new(LayerNorm::new(5)),
         Box::new(Normalization::with_statistics(
             vec![0.5, -1.0, 2.0, 0.0, 3.0],
             vec![4.0, 0.25, 1.0, 0.0, 9.0],
@@ -97,6 +98,16 @@ fn batch_norm_check_covers_its_affine_parameters() {
     let report = check_layer(&mut layer, &input(6, 3, 21), &Options::default());
     let names: Vec<&str> = report.comparisons.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["input", "BatchNorm1d(3) weight", "BatchNorm1d(3) bias"]);
+    assert_passes(report);
+}
+
+#[test]
+fn layer_norm_check_covers_its_affine_parameters() {
+    let mut layer = LayerNorm::new(3);
+    layer.set_affine(&[1.5, -0.5, 0.8], &[0.1, 0.2, -0.3]);
+    let report = check_layer(&mut layer, &input(6, 3, 22), &Options::default());
+    let names: Vec<&str> = report.comparisons.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["input", "LayerNorm(3) weight", "LayerNorm(3) bias"]);
     assert_passes(report);
 }
 

@@ -271,6 +271,31 @@ fn batch_norm_needs_two_samples_in_training_and_says_so() {
     assert_eq!(model.forward(&ones(2, 3), Mode::Train).expect("two samples").shape(), [2, 4]);
 }
 
+/// `LayerNorm` normalizes each sample by itself: one sample trains, training and evaluation
+/// agree, each output row has mean 0 and variance 1 before the affine step, and a sample's
+/// output does not depend on the others in its batch (it would in a `BatchNorm1d`).
+#[test]
+fn layer_norm_works_per_sample() {
+    let mut model = Sequential::new();
+    model.add(Linear::new(3, 6, &mut seeded_rng(0))).expect("layer");
+    model.add(LayerNorm::new(6)).expect("layer");
+    let x = Matrix::from_rows(&[[0.5, -1.0, 2.0], [30.0, 10.0, -20.0], [0.0, 0.1, 0.0]]);
+    let train = model.forward(&x, Mode::Train).expect("fits").clone();
+    assert_eq!(model.forward(&x, Mode::Eval).expect("fits"), &train);
+    for row in train.row_iter() {
+        let mean = row.iter().sum::<f32>() / 6.0;
+        let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 6.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-3, "{row:?}: mean {mean}, variance {var}");
+    }
+    let first = model.forward(&Matrix::from_rows(&[[0.5, -1.0, 2.0]]), Mode::Train).expect("one sample");
+    assert_eq!(first.row(0), train.row(0));
+    let err = model.add(LayerNorm::new(5)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "layer 2 (LayerNorm) expects 5 input features, but layer 1 (LayerNorm) gives 6"
+    );
+}
+
 /// A `Linear` followed by a `ReLU`, `Tanh`, `Sigmoid`, `LeakyReLU` or `ELU` runs fused (one pass each way): the
 /// model's output, input gradient and every parameter gradient are the bits of running each
 /// layer on its own, for an input the first layer takes sparse, a dense one, and a batch

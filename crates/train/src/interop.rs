@@ -123,6 +123,17 @@ fn named_tensors(model: &mut Sequential) -> Result<Vec<Named>, InteropError> {
                 });
             }
             LayerSpec::Normalization { .. } => push_buffers(&mut out, index, layer.as_mut()),
+            LayerSpec::LayerNorm { features, .. } => {
+                let f = *features;
+                layer.visit_parameters(&mut |p| {
+                    out.push(Named {
+                        name: format!("{index}.{}", p.name),
+                        shape: vec![f],
+                        dtype: Dtype::F32,
+                        bytes: f32_bytes(p.value.as_slice()),
+                    });
+                });
+            }
             _ => {}
         }
     }
@@ -269,6 +280,13 @@ pub fn import_safetensors(model: &mut Sequential, path: impl AsRef<Path>) -> Res
                 let _ = tensors.next(); // num_batches_tracked
             }
             LayerSpec::Normalization { .. } => load_buffers(layer.as_mut(), &mut tensors),
+            LayerSpec::LayerNorm { .. } => {
+                layer.visit_parameters(&mut |p| {
+                    if let Some((_, bytes)) = tensors.next() {
+                        p.value.as_mut_slice().copy_from_slice(&floats(&bytes));
+                    }
+                });
+            }
             _ => {}
         }
     }

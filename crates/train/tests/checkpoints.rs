@@ -9,7 +9,7 @@ use std::path::Path;
 use percept_data::{Classification, InMemoryDataset, make_classification};
 use percept_linalg::Matrix;
 use percept_nn::{
-    BatchNorm1d, Buffer, Dropout, Linear, Mode, Normalization, Parameters, ReLU, Sequential,
+    BatchNorm1d, Buffer, Dropout, LayerNorm, Linear, Mode, Normalization, Parameters, ReLU, Sequential,
     SoftmaxCrossEntropy, seeded_rng,
 };
 use percept_optim::{Adam, Optimizer, Schedule};
@@ -31,6 +31,7 @@ fn model(seed: u64) -> Sequential {
         .and_then(|m| m.add(Linear::new(2, 16, &mut rng)))
         .and_then(|m| m.add(BatchNorm1d::new(16)))
         .and_then(|m| m.add(ReLU))
+        .and_then(|m| m.add(LayerNorm::new(16)))
         .and_then(|m| m.add(Dropout::new(0.2, seed + 100)))
         .and_then(|m| m.add(Linear::new(16, 3, &mut rng)))
         .expect("sizes chain");

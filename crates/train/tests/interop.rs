@@ -5,18 +5,23 @@ mod common;
 use common::scratch;
 
 use percept_linalg::Matrix;
-use percept_nn::{BatchNorm1d, Linear, Mode, Normalization, ReLU, Sequential, seeded_rng};
+use percept_nn::{BatchNorm1d, LayerNorm, Linear, Mode, Normalization, ReLU, Sequential, seeded_rng};
 use percept_train::*;
 
 fn model(seed: u64, hidden: usize) -> Sequential {
     let mut rng = seeded_rng(seed);
     let mut model = Sequential::new();
     let s = seed as f32;
+    let mut layer_norm = LayerNorm::new(hidden);
+    let scale: Vec<f32> = (0..hidden).map(|j| 1.0 + 0.25 * s * j as f32).collect();
+    let shift: Vec<f32> = (0..hidden).map(|j| 0.1 * s - 0.05 * j as f32).collect();
+    layer_norm.set_affine(&scale, &shift);
     model
         .add(Normalization::with_statistics(vec![s, 0.5, -s], vec![1.0, 4.0 * s, 2.0]))
         .and_then(|m| m.add(Linear::new(3, hidden, &mut rng)))
         .and_then(|m| m.add(BatchNorm1d::new(hidden)))
         .and_then(|m| m.add(ReLU))
+        .and_then(|m| m.add(layer_norm))
         .and_then(|m| m.add(Linear::new(hidden, 2, &mut rng)))
         .expect("sizes chain");
     model
@@ -42,7 +47,9 @@ fn export_uses_pytorch_names_and_a_round_trip_restores_the_outputs() {
             "2.running_var",
             "2.num_batches_tracked",
             "4.weight",
-            "4.bias"
+            "4.bias",
+            "5.weight",
+            "5.bias"
         ]
     );
     let path = dir.join("model.safetensors");
@@ -59,6 +66,7 @@ fn export_uses_pytorch_names_and_a_round_trip_restores_the_outputs() {
     let want = original.forward(&input, Mode::Eval).expect("fits").clone();
     let got = copy.forward(&input, Mode::Eval).expect("fits").clone();
     assert_eq!(got, want, "same parameters, running statistics and feature statistics");
+    assert_ne!(model(2, 4).forward(&input, Mode::Eval).expect("fits"), &want, "the copy started different");
 }
 
 #[test]
@@ -77,7 +85,7 @@ fn import_errors_name_the_file_and_the_tensor() {
     let mut deeper = model(1, 4);
     deeper.add(ReLU).and_then(|m| m.add(Linear::new(2, 2, &mut seeded_rng(0)))).expect("chains");
     let err = import_safetensors(&mut deeper, &path).unwrap_err();
-    assert!(matches!(err, InteropError::Missing { index: 6, .. }), "{err:?}");
+    assert!(matches!(err, InteropError::Missing { index: 7, .. }), "{err:?}");
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 
     std::fs::write(dir.join("junk.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();

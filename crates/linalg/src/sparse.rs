@@ -751,12 +751,7 @@ unsafe fn compact_row_avx2(row: &[f32], indices: &mut [u32], values: &mut [f32],
         }
         c += 8;
     }
-    for (k, &v) in row[full..].iter().enumerate() {
-        indices[n] = (full + k) as u32;
-        values[n] = v;
-        n += (v != 0.0) as usize;
-    }
-    n
+    compact_row_tail(row, full, indices, values, n)
 }
 
 fn compact_row_portable(row: &[f32], indices: &mut [u32], values: &mut [f32], mut n: usize) -> usize {
@@ -773,6 +768,22 @@ fn compact_row_portable(row: &[f32], indices: &mut [u32], values: &mut [f32], mu
                 n += (v != 0.0) as usize;
             }
         }
+    }
+    n
+}
+
+/// The scalar end of the vector compactions: `row[start..]`, appended at `n`.
+fn compact_row_tail(
+    row: &[f32],
+    start: usize,
+    indices: &mut [u32],
+    values: &mut [f32],
+    mut n: usize,
+) -> usize {
+    for (c, &v) in row.iter().enumerate().skip(start) {
+        indices[n] = c as u32;
+        values[n] = v;
+        n += (v != 0.0) as usize;
     }
     n
 }
@@ -828,12 +839,7 @@ unsafe fn compact_row_avx512(row: &[f32], indices: &mut [u32], values: &mut [f32
         }
         c += 16;
     }
-    for (k, &v) in row[full..].iter().enumerate() {
-        indices[n] = (full + k) as u32;
-        values[n] = v;
-        n += (v != 0.0) as usize;
-    }
-    n
+    compact_row_tail(row, full, indices, values, n)
 }
 
 /// `dst = x · w_t`, with `x` sparse: each row of `dst` is the sum of the rows of `w_t` picked

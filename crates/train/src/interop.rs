@@ -102,16 +102,8 @@ fn named_tensors(model: &mut Sequential) -> Result<Vec<Named>, InteropError> {
                     });
                 });
             }
-            LayerSpec::BatchNorm1d { features, .. } => {
-                let f = *features;
-                layer.visit_parameters(&mut |p| {
-                    out.push(Named {
-                        name: format!("{index}.{}", p.name),
-                        shape: vec![f],
-                        dtype: Dtype::F32,
-                        bytes: f32_bytes(p.value.as_slice()),
-                    });
-                });
+            LayerSpec::BatchNorm1d { .. } => {
+                push_vector_parameters(&mut out, index, layer.as_mut());
                 push_buffers(&mut out, index, layer.as_mut());
                 // PyTorch's counter of training batches; it only matters with momentum=None,
                 // which percept does not offer.
@@ -123,17 +115,7 @@ fn named_tensors(model: &mut Sequential) -> Result<Vec<Named>, InteropError> {
                 });
             }
             LayerSpec::Normalization { .. } => push_buffers(&mut out, index, layer.as_mut()),
-            LayerSpec::LayerNorm { features, .. } => {
-                let f = *features;
-                layer.visit_parameters(&mut |p| {
-                    out.push(Named {
-                        name: format!("{index}.{}", p.name),
-                        shape: vec![f],
-                        dtype: Dtype::F32,
-                        bytes: f32_bytes(p.value.as_slice()),
-                    });
-                });
-            }
+            LayerSpec::LayerNorm { .. } => push_vector_parameters(&mut out, index, layer.as_mut()),
             _ => {}
         }
     }
@@ -153,6 +135,31 @@ fn load_buffers<'a>(layer: &mut dyn Layer, tensors: &mut impl Iterator<Item = (&
             && let Some((_, bytes)) = tensors.next()
         {
             values.copy_from_slice(&floats(&bytes));
+        }
+    });
+}
+
+/// Appends each parameter of `layer` as a 1-D tensor named `"{index}.{name}"`: the `weight`
+/// and `bias` of `BatchNorm1d` and `LayerNorm`, stored `[1, features]` here.
+fn push_vector_parameters(out: &mut Vec<Named>, index: usize, layer: &mut dyn Layer) {
+    layer.visit_parameters(&mut |p| {
+        out.push(Named {
+            name: format!("{index}.{}", p.name),
+            shape: vec![p.value.len()],
+            dtype: Dtype::F32,
+            bytes: f32_bytes(p.value.as_slice()),
+        });
+    });
+}
+
+/// Loads what [`push_vector_parameters`] writes, in the same order.
+fn load_vector_parameters<'a>(
+    layer: &mut dyn Layer,
+    tensors: &mut impl Iterator<Item = (&'a Named, Vec<u8>)>,
+) {
+    layer.visit_parameters(&mut |p| {
+        if let Some((_, bytes)) = tensors.next() {
+            p.value.as_mut_slice().copy_from_slice(&floats(&bytes));
         }
     });
 }
@@ -271,22 +278,12 @@ pub fn import_safetensors(model: &mut Sequential, path: impl AsRef<Path>) -> Res
                 });
             }
             LayerSpec::BatchNorm1d { .. } => {
-                layer.visit_parameters(&mut |p| {
-                    if let Some((_, bytes)) = tensors.next() {
-                        p.value.as_mut_slice().copy_from_slice(&floats(&bytes));
-                    }
-                });
+                load_vector_parameters(layer.as_mut(), &mut tensors);
                 load_buffers(layer.as_mut(), &mut tensors);
                 let _ = tensors.next(); // num_batches_tracked
             }
             LayerSpec::Normalization { .. } => load_buffers(layer.as_mut(), &mut tensors),
-            LayerSpec::LayerNorm { .. } => {
-                layer.visit_parameters(&mut |p| {
-                    if let Some((_, bytes)) = tensors.next() {
-                        p.value.as_mut_slice().copy_from_slice(&floats(&bytes));
-                    }
-                });
-            }
+            LayerSpec::LayerNorm { .. } => load_vector_parameters(layer.as_mut(), &mut tensors),
             _ => {}
         }
     }

@@ -1,6 +1,7 @@
 //! CSV files of numeric features with a label or target column, or without one (data to
 //! predict).
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use percept_linalg::Matrix;
@@ -125,15 +126,19 @@ pub fn write_csv(
     }
     let mut text = header.join(",");
     text.push('\n');
+    // Writing to a String cannot fail: the results are ignored.
     for (i, row) in features.row_iter().enumerate() {
         for value in row {
-            text += &format!("{value},");
+            let _ = write!(text, "{value},");
         }
         match data.labels() {
-            Labels::Classes(classes) => text += &classes[i].to_string(),
+            Labels::Classes(classes) => {
+                let _ = write!(text, "{}", classes[i]);
+            }
             Labels::Values(targets) => {
-                let values: Vec<String> = targets.row(i).iter().map(f32::to_string).collect();
-                text += &values.join(",");
+                for (k, value) in targets.row(i).iter().enumerate() {
+                    let _ = write!(text, "{}{value}", if k == 0 { "" } else { "," });
+                }
             }
         }
         text.push('\n');

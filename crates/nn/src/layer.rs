@@ -23,6 +23,17 @@ pub struct Param<'a> {
     pub grad: &'a mut Matrix,
 }
 
+/// Panics with the layer's description unless `shape` (an input's) has `features` columns:
+/// the width check of the layers that take `[batch, features]`.
+#[track_caller]
+pub(crate) fn assert_input_width<L: Layer + ?Sized>(layer: &L, shape: [usize; 2], features: usize) {
+    assert!(
+        shape[1] == features,
+        "{}: input has shape {shape:?}, expected [batch, {features}]",
+        layer.describe()
+    );
+}
+
 /// A building block of a network: a differentiable function of its input with optional
 /// parameters, as in the lesson (`forward`, `backward`; the update lives in an optimizer).
 ///

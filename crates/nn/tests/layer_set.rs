@@ -441,3 +441,23 @@ fn a_fused_activation_layer_is_skipped() {
         assert_eq!(calls.load(Ordering::Relaxed), if fused { 0 } else { 2 }, "fused: {fused}");
     }
 }
+
+/// A layer called directly (outside a `Sequential`) with an input of the wrong width panics
+/// with its description and both shapes.
+#[test]
+fn layers_called_directly_name_themselves_and_the_shapes_on_a_wrong_width() {
+    let mut rng = seeded_rng(0);
+    let layers: Vec<(Box<dyn Layer>, &str)> = vec![
+        (Box::new(LayerNorm::new(4)), "LayerNorm(4): input has shape [2, 3], expected [batch, 4]"),
+        (Box::new(BatchNorm1d::new(4)), "BatchNorm1d(4): input has shape [2, 3], expected [batch, 4]"),
+        (Box::new(Linear::new(4, 2, &mut rng)), "Linear(4 → 2): input has shape [2, 3], expected [batch, 4]"),
+    ];
+    for (mut layer, want) in layers {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            layer.forward(&Matrix::zeros(2, 3), &mut Matrix::default(), Mode::Train)
+        }));
+        let payload = result.expect_err("a wrong width panics");
+        let message = payload.downcast_ref::<String>().expect("a formatted message");
+        assert_eq!(message, want);
+    }
+}

@@ -129,13 +129,7 @@ impl Layer for BatchNorm1d {
     #[track_caller]
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, mode: Mode) {
         let (n, d) = (input.rows(), input.cols());
-        assert!(
-            d == self.features(),
-            "{}: input has shape {:?}, expected [batch, {}]",
-            self.describe(),
-            input.shape(),
-            self.features()
-        );
+        crate::layer::assert_input_width(self, input.shape(), self.features());
         self.trained = mode == Mode::Train;
         assert!(
             !self.trained || n > 1,

@@ -115,13 +115,7 @@ impl Layer for LayerNorm {
     #[track_caller]
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
         let (n, d) = (input.rows(), input.cols());
-        assert!(
-            d == self.features(),
-            "{}: input has shape {:?}, expected [batch, {}]",
-            self.describe(),
-            input.shape(),
-            self.features()
-        );
+        crate::layer::assert_input_width(self, input.shape(), self.features());
         output.resize(n, d);
         self.normalized.resize(n, d);
         self.inv_std.resize(n, 0.0);

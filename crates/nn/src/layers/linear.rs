@@ -180,13 +180,7 @@ impl Layer for Linear {
     /// `output = input · weight + bias`
     #[track_caller]
     fn forward(&mut self, input: &Matrix, output: &mut Matrix, _mode: Mode) {
-        assert!(
-            input.cols() == self.weight.rows(),
-            "{}: input has shape {:?}, expected [batch, {}]",
-            self.describe(),
-            input.shape(),
-            self.weight.rows()
-        );
+        crate::layer::assert_input_width(self, input.shape(), self.weight.rows());
         output.resize(input.rows(), self.weight.cols());
         let par = Par::current();
         let sparse = &mut self.sparse;
@@ -212,14 +206,8 @@ impl Layer for Linear {
     /// `Dataset::gather_sparse` makes it), at any density.
     #[track_caller]
     fn forward_sparse(&mut self, input: &mut SparseRows, output: &mut Matrix, _mode: Mode) -> bool {
-        let [rows, cols] = input.shape();
-        assert!(
-            cols == self.weight.rows(),
-            "{}: input has shape {:?}, expected [batch, {}]",
-            self.describe(),
-            input.shape(),
-            self.weight.rows()
-        );
+        let [rows, _] = input.shape();
+        crate::layer::assert_input_width(self, input.shape(), self.weight.rows());
         std::mem::swap(&mut self.sparse.rows, input);
         output.resize(rows, self.weight.cols());
         let par = Par::current();

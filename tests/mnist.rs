@@ -5,6 +5,7 @@ use percept::prelude::*;
 mod common;
 
 use common::{mlp, mnist};
+use percept::train::BatchBuffers;
 
 #[test]
 fn one_epoch_of_a_small_mlp_reaches_95_percent() {
@@ -111,4 +112,39 @@ fn a_diverging_loss_stops_training_with_the_epoch_and_batch() {
         .unwrap_err();
     assert!(matches!(err, TrainError::NonFiniteLoss { .. }), "{err}");
     assert!(err.to_string().starts_with("the loss became"), "{err}");
+}
+
+/// `BatchBuffers::gather_next_during` runs the rest of a step with the current batch's
+/// labels while gathering the next batch: `forward` on that batch then gives what a fresh
+/// gather gives, and a batch other than the one gathered is gathered afresh.
+#[test]
+fn the_batch_gathered_during_a_step_is_the_next_batch() {
+    let mnist = mnist();
+    let images = common::image_slice(&mnist, 3000);
+    let mut model = mlp(64, 5);
+    let first: Vec<usize> = (0..256).collect();
+    let second: Vec<usize> = (256..512).rev().collect();
+    let third: Vec<usize> = (1000..1256).collect();
+    let fresh = |model: &mut Sequential, batch: &[usize]| {
+        let mut buffers = BatchBuffers::new();
+        let output = buffers.forward(model, &images, batch, Mode::Eval).expect("fits").clone();
+        (output, buffers.labels().clone())
+    };
+    let mut buffers = BatchBuffers::new();
+    buffers.forward(&mut model, &images, &first, Mode::Eval).expect("fits");
+    let mut calls = 0;
+    let seen = buffers.gather_next_during(model.takes_sparse_input(), &images, &second, |labels| {
+        calls += 1;
+        labels.clone()
+    });
+    assert_eq!(
+        (seen, calls),
+        (fresh(&mut model, &first).1, 1),
+        "the rest of the step sees the current batch"
+    );
+    let output = buffers.forward(&mut model, &images, &second, Mode::Eval).expect("fits").clone();
+    assert_eq!((output, buffers.labels().clone()), fresh(&mut model, &second));
+    buffers.gather_next_during(true, &images, &second, |_| ());
+    let output = buffers.forward(&mut model, &images, &third, Mode::Eval).expect("fits").clone();
+    assert_eq!((output, buffers.labels().clone()), fresh(&mut model, &third));
 }

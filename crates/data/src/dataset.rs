@@ -69,6 +69,29 @@ pub trait Dataset: Sync {
     fn prefetch(&self, indices: &[usize]) {
         let _ = indices;
     }
+
+    /// Runs `main` (the rest of a training step) and gathers the samples at `indices` as
+    /// [`Dataset::gather_sparse`] does, the gathering done where the step leaves a thread
+    /// waiting, if the data set can: returns whether `inputs` and `labels` now hold the
+    /// batch. `main` runs exactly once, whatever is returned. The default prefetches the
+    /// samples ([`Dataset::prefetch`]), runs `main` and returns `false` (the caller gathers
+    /// the batch when it needs it).
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    fn gather_sparse_during(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+        main: &mut dyn FnMut(),
+    ) -> bool {
+        let _ = (inputs, labels, max_density);
+        self.prefetch(indices);
+        main();
+        false
+    }
 }
 
 /// A borrowed data set is a data set (so wrappers such as [`crate::Augmented`] can borrow).
@@ -96,6 +119,16 @@ impl<D: Dataset + ?Sized> Dataset for &D {
     }
     fn prefetch(&self, indices: &[usize]) {
         (**self).prefetch(indices);
+    }
+    fn gather_sparse_during(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+        main: &mut dyn FnMut(),
+    ) -> bool {
+        (**self).gather_sparse_during(indices, inputs, labels, max_density, main)
     }
 }
 
@@ -189,6 +222,42 @@ impl Dataset for ImageDataset {
         let par = Par::current();
         let image = |r: usize| self.image(indices[r]);
         if !inputs.try_from_byte_rows(indices.len(), self.num_features, &image, max_density, par) {
+            return false;
+        }
+        let classes = class_buffer(labels);
+        classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
+        true
+    }
+
+    /// [`ImageDataset::gather_sparse`] in the background of `main`
+    /// ([`SparseRows::try_from_byte_rows_during`]): on two threads, whichever thread waits
+    /// for the other during the step compacts images of the next batch meanwhile.
+    fn gather_sparse_during(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+        main: &mut dyn FnMut(),
+    ) -> bool {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            panic!("ImageDataset::gather_sparse_during: index {bad} out of range for {} samples", self.len());
+        }
+        let par = Par::current();
+        if !SparseRows::builds_in_background(indices.len(), self.num_features, par) {
+            // Compacted after `main`: the images arrive from memory meanwhile.
+            self.prefetch(indices);
+        }
+        let image = |r: usize| self.image(indices[r]);
+        let (built, ()) = inputs.try_from_byte_rows_during(
+            indices.len(),
+            self.num_features,
+            &image,
+            max_density,
+            par,
+            main,
+        );
+        if !built {
             return false;
         }
         let classes = class_buffer(labels);

@@ -319,6 +319,19 @@ impl<D: Dataset + ?Sized> Dataset for Subset<'_, D> {
         })
     }
 
+    fn gather_sparse_during(
+        &self,
+        indices: &[usize],
+        inputs: &mut SparseRows,
+        labels: &mut Labels,
+        max_density: f32,
+        main: &mut dyn FnMut(),
+    ) -> bool {
+        self.with_inner_indices(indices, |mapped| {
+            self.inner.gather_sparse_during(mapped, inputs, labels, max_density, main)
+        })
+    }
+
     fn prefetch(&self, indices: &[usize]) {
         // Out-of-range indices are ignored, as the trait asks: mapped out of range too.
         let map = |i: usize| self.indices.get(i).copied().unwrap_or(usize::MAX);

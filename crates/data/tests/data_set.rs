@@ -276,6 +276,54 @@ fn image_sets_gather_sparse_batches() {
     assert!(message.contains("index 3 out of range for 3 samples"), "{message}");
 }
 
+/// `gather_sparse_during` gathers what `gather_sparse` gathers (on one thread and on two, in
+/// the background of work that keeps the team busy), and runs that work exactly once,
+/// whether the batch is gathered, refused as too dense, or left to a data set that cannot
+/// (the default: prefetch, run, return false).
+#[test]
+fn gathering_during_other_work_gathers_the_same_batch() {
+    use percept_linalg::{Par, SparseRows, set_num_threads, sparse_matmul};
+    // 300 "images" of 64 pixels, a quarter lit: above the size at which a build splits.
+    let pixels: Vec<u8> = (0..300 * 64).map(|k| if k % 4 == 1 { (k % 251) as u8 + 1 } else { 0 }).collect();
+    let images = ImageDataset::new(pixels, (0..300).map(|k| (k % 10) as u8).collect(), 64, 10);
+    let batch: Vec<usize> = (0..256).map(|k| (k * 37) % 300).collect();
+    let identity = Matrix::from_fn(64, 64, |r, c| if r == c { 1.0 } else { 0.0 });
+    let dense = |sparse: &SparseRows| {
+        let mut out = Matrix::zeros(sparse.shape()[0], 64);
+        sparse_matmul(&mut out, sparse, &identity, Par::Seq);
+        out
+    };
+    let (mut want, mut want_labels) = (SparseRows::new(), Labels::default());
+    assert!(images.gather_sparse(&batch, &mut want, &mut want_labels, 0.5));
+    // Two first: the first call starts the team with that many threads.
+    for threads in [2, 1] {
+        set_num_threads(threads).expect("the team has two threads");
+        let (mut got, mut labels) = (SparseRows::new(), Labels::default());
+        let mut calls = 0;
+        let mut busy = Matrix::zeros(256, 64);
+        let gathered = images.gather_sparse_during(&batch, &mut got, &mut labels, 0.5, &mut || {
+            calls += 1;
+            for _ in 0..10 {
+                sparse_matmul(&mut busy, &want, &identity, Par::current());
+            }
+        });
+        assert!(gathered && calls == 1, "{threads} threads");
+        assert_eq!((dense(&got), &labels), (dense(&want), &want_labels), "{threads} threads");
+        assert_eq!(busy, dense(&want));
+        let mut calls = 0;
+        assert!(!images.gather_sparse_during(&batch, &mut got, &mut labels, 0.1, &mut || calls += 1));
+        assert_eq!(calls, 1, "refused as too dense");
+    }
+    set_num_threads(2).expect("as before");
+    let moons = make_moons(10, 0.1, 1);
+    let mut calls = 0;
+    let gathered =
+        moons.gather_sparse_during(&[0, 1], &mut SparseRows::new(), &mut Labels::default(), 1.0, &mut || {
+            calls += 1
+        });
+    assert!(!gathered && calls == 1, "an in-memory set gathers dense batches");
+}
+
 #[test]
 fn written_csv_reads_back_bit_for_bit() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("csv_write");

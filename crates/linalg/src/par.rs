@@ -67,6 +67,50 @@ impl Span {
     }
 }
 
+/// Runs `main` while the team's threads run `task` whenever they wait (see
+/// `Team::with_background`).
+pub(crate) fn with_background<R>(task: &(dyn Fn(usize) -> bool + Sync), main: impl FnOnce() -> R) -> R {
+    team().with_background(task, main)
+}
+
+/// The chunks of [`run_ranges_stealing_by`], for threads that take them one at a time.
+pub(crate) struct StealingRanges<'a> {
+    bounds: &'a [usize],
+    chunk: usize,
+    spans: [Span; MAX_STEALING_PARTS],
+}
+
+impl<'a> StealingRanges<'a> {
+    /// Part `p` owns `bounds[p]..bounds[p + 1]`, in chunks of `chunk`.
+    pub(crate) fn new(bounds: &'a [usize], chunk: usize) -> Self {
+        let parts = bounds.len().saturating_sub(1);
+        assert!(parts <= MAX_STEALING_PARTS, "run_ranges_stealing: {parts} parts");
+        let chunk = chunk.max(1);
+        let spans = std::array::from_fn(|p| {
+            let chunks = if p < parts { (bounds[p + 1] - bounds[p]).div_ceil(chunk) } else { 0 };
+            Span(AtomicU64::new(chunks as u64))
+        });
+        Self { bounds, chunk, spans }
+    }
+
+    /// The next range for the thread of part `runner`: the front of its own part, else the
+    /// back of another's; `None` when every range is taken (or `runner` is no part).
+    pub(crate) fn next(&self, runner: usize) -> Option<(usize, usize)> {
+        let parts = self.bounds.len().saturating_sub(1);
+        if runner >= parts {
+            return None;
+        }
+        let range = |p: usize, c: usize| {
+            let start = self.bounds[p] + c * self.chunk;
+            (start, (start + self.chunk).min(self.bounds[p + 1]))
+        };
+        if let Some(c) = self.spans[runner].take(true) {
+            return Some(range(runner, c));
+        }
+        (1..parts).map(|k| (runner + k) % parts).find_map(|q| self.spans[q].take(false).map(|c| range(q, c)))
+    }
+}
+
 /// Calls `f(start, end)` on disjoint ranges covering `0..bounds[parts]`, one part per thread:
 /// part `p` owns `bounds[p]..bounds[p + 1]` and goes through it in chunks of `chunk` from
 /// the front; a thread done with its own part then takes chunks from the back of the others'.
@@ -88,25 +132,10 @@ pub(crate) fn run_ranges_stealing_by(
     chunk: usize,
     f: &(dyn Fn(usize, usize, usize) + Sync),
 ) {
-    let parts = bounds.len().saturating_sub(1);
-    assert!(parts <= MAX_STEALING_PARTS, "run_ranges_stealing: {parts} parts");
-    let chunk = chunk.max(1);
-    let spans: [Span; MAX_STEALING_PARTS] = std::array::from_fn(|p| {
-        let chunks = if p < parts { (bounds[p + 1] - bounds[p]).div_ceil(chunk) } else { 0 };
-        Span(AtomicU64::new(chunks as u64))
-    });
-    let run_chunk = |runner: usize, p: usize, c: usize| {
-        let start = bounds[p] + c * chunk;
-        f(runner, start, (start + chunk).min(bounds[p + 1]));
-    };
-    run_parts(parts, &|p| {
-        while let Some(c) = spans[p].take(true) {
-            run_chunk(p, p, c);
-        }
-        for q in (1..parts).map(|k| (p + k) % parts) {
-            while let Some(c) = spans[q].take(false) {
-                run_chunk(p, q, c);
-            }
+    let ranges = StealingRanges::new(bounds, chunk);
+    run_parts(bounds.len().saturating_sub(1), &|p| {
+        while let Some((start, end)) = ranges.next(p) {
+            f(p, start, end);
         }
     });
 }
@@ -193,6 +222,48 @@ impl Par {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
+
+    /// A background task's units run exactly once each, on whichever thread; `main` runs
+    /// once and its result comes back, with kernels handed to the team inside it; a task
+    /// started inside another runs after its `main`; a panicking unit makes the call panic
+    /// and leaves the team usable.
+    #[test]
+    fn background_units_run_once_each_around_the_main_work() {
+        let visits: Vec<AtomicU32> = (0..2000).map(|_| AtomicU32::new(0)).collect();
+        let next = AtomicUsize::new(0);
+        let task = |_thread: usize| {
+            let unit = next.fetch_add(1, Ordering::Relaxed);
+            if let Some(v) = visits.get(unit) {
+                v.fetch_add(1, Ordering::Relaxed);
+            }
+            unit < visits.len()
+        };
+        let inner_visits: Vec<AtomicU32> = (0..100).map(|_| AtomicU32::new(0)).collect();
+        let inner_next = AtomicUsize::new(0);
+        let inner = |_thread: usize| {
+            let unit = inner_next.fetch_add(1, Ordering::Relaxed);
+            inner_visits.get(unit).inspect(|v| _ = v.fetch_add(1, Ordering::Relaxed)).is_some()
+        };
+        let mut calls = 0;
+        let result = with_background(&task, || {
+            calls += 1;
+            let parts_run = AtomicU32::new(0);
+            for _ in 0..50 {
+                run_parts(2, &|_| _ = parts_run.fetch_add(1, Ordering::Relaxed));
+            }
+            with_background(&inner, || parts_run.load(Ordering::Relaxed))
+        });
+        assert_eq!((result, calls), (100, 1));
+        assert!(visits.iter().chain(&inner_visits).all(|v| v.load(Ordering::Relaxed) == 1));
+
+        let panicking = |_thread: usize| panic!("a unit fails");
+        let outcome = std::panic::catch_unwind(|| with_background(&panicking, || 1));
+        assert!(outcome.is_err());
+        let again = AtomicUsize::new(0);
+        let counting = |_thread: usize| again.fetch_add(1, Ordering::Relaxed) < 10;
+        assert_eq!(with_background(&counting, || 2), 2);
+        assert!(again.load(Ordering::Relaxed) >= 11);
+    }
 
     /// Every index of every part is handed out exactly once, empty parts included, whichever
     /// thread takes it.

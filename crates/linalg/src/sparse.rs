@@ -37,8 +37,9 @@ pub const SPARSE_BUILD_PARALLEL_THRESHOLD: usize = 8 * 1024;
 /// The rows are kept in shards, one per thread of the build, each built by the thread that
 /// the split of a batch's rows gives them to (the thread that gathered those rows, see
 /// [`crate::for_each_row_block`]), with its own by-column copy. On two threads, the one that
-/// finishes its shard first compacts the last rows of the other's, blocks of 8 rows at a time,
-/// so that a thread slowed on a shared machine does not keep the other waiting. Products read
+/// finishes its shard first compacts the last rows of the other's, two rows at a time, so
+/// that a thread slowed on a shared machine does not keep the other waiting; a build may also
+/// run in the gaps of other work ([`SparseRows::try_from_byte_rows_during`]). Products read
 /// every shard in row order, so neither the shards nor who built a row change a result.
 #[derive(Clone, Debug, Default)]
 pub struct SparseRows {
@@ -136,6 +137,62 @@ impl SparseRows {
         })
     }
 
+    /// Whether a build of `rows` rows of `cols` values on the threads `par` allows runs in
+    /// the background of other work ([`SparseRows::try_from_byte_rows_during`]): on two
+    /// threads, above [`SPARSE_BUILD_PARALLEL_THRESHOLD`] values. Otherwise it runs after
+    /// that work, and a data loader may want to prefetch the rows first.
+    pub fn builds_in_background(rows: usize, cols: usize, par: Par) -> bool {
+        build_parts(rows, cols, par) == 2
+    }
+
+    /// [`SparseRows::try_from_byte_rows`] while `main` runs: on two threads, the thread of
+    /// the team that is not running `main` compacts rows whenever it waits for work, as does
+    /// the caller whenever it waits for that thread inside `main`, two rows at a time (so
+    /// that either is back within a microsecond when a kernel of `main` hands it work); after
+    /// `main`, the caller compacts what is left. For gathering the next batch during a
+    /// training step, in the gaps where one thread waits for the other. Returns whether the
+    /// build succeeded (as `try_from_byte_rows`) and `main`'s result. The same matrix, to the
+    /// bit, whoever compacted which row. Elsewhere ([`SparseRows::builds_in_background`]
+    /// false), `main` and then the build.
+    ///
+    /// `main` may use the team's threads as it likes; it runs exactly once, whether the build
+    /// succeeds or not.
+    ///
+    /// # Panics
+    /// As `try_from_byte_rows`.
+    pub fn try_from_byte_rows_during<'a, R>(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        row: &(dyn Fn(usize) -> &'a [u8] + Sync),
+        max_density: f32,
+        par: Par,
+        main: impl FnOnce() -> R,
+    ) -> (bool, R) {
+        let mut main = Some(main);
+        let mut result = None;
+        let built = self.build_rows_during(
+            rows,
+            cols,
+            max_density,
+            par,
+            &|r, indices, values, n| {
+                let bytes = row(r);
+                assert!(
+                    bytes.len() == cols,
+                    "try_from_byte_rows: row {r} has {} bytes, expected {cols}",
+                    bytes.len()
+                );
+                if r + BYTE_ROWS_AHEAD < rows {
+                    crate::prefetch_bytes(row(r + BYTE_ROWS_AHEAD), crate::CacheLevel::Inner);
+                }
+                compact_byte_row(bytes, indices, values, n)
+            },
+            &mut || result = main.take().map(|main| main()),
+        );
+        (built, result.expect("build_rows_during runs `during` once"))
+    }
+
     /// The shared driver of the builds: sets the shape and the shards, then has each shard
     /// (on its thread) append its rows with `compact(row, indices, values, n)`, which writes
     /// row `row`'s non-zeros at `n` and returns the new count.
@@ -147,11 +204,26 @@ impl SparseRows {
         par: Par,
         compact: &CompactRow<'_>,
     ) -> bool {
-        let Some(len) = rows.checked_mul(cols).filter(|&len| len <= u32::MAX as usize) else {
+        self.build_rows_during(rows, cols, max_density, par, compact, &mut || {})
+    }
+
+    /// [`SparseRows::build_rows`], calling `during` exactly once: on two threads with the
+    /// build in the background of it (see [`SparseRows::try_from_byte_rows_during`]),
+    /// otherwise before the build.
+    fn build_rows_during(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        max_density: f32,
+        par: Par,
+        compact: &CompactRow<'_>,
+        during: &mut dyn FnMut(),
+    ) -> bool {
+        if rows.checked_mul(cols).is_none_or(|len| len > u32::MAX as usize) {
+            during();
             return false;
-        };
-        let par = par.above(len, SPARSE_BUILD_PARALLEL_THRESHOLD);
-        let parts = par.threads().min(rows).max(1);
+        }
+        let parts = build_parts(rows, cols, par);
         self.rows = rows;
         self.cols = cols;
         self.shard_rows = rows.div_ceil(parts).max(1);
@@ -174,6 +246,7 @@ impl SparseRows {
             shard.prepare(cols, max_density, stealing);
         }
         if shards.len() <= 1 {
+            during();
             let fill = RegionFill::default();
             return shards.iter_mut().all(|shard| {
                 let rows = 0..shard.rows;
@@ -185,6 +258,7 @@ impl SparseRows {
         // rows: scan them here before handing parts to other threads, so that refusing costs
         // no hand-over (the shards' own scans repeat these few rows when the input is sparse).
         if !shards[0].probe(cols, max_density, compact) {
+            during();
             return false;
         }
         let ok = AtomicBool::new(true);
@@ -193,7 +267,10 @@ impl SparseRows {
             *view = shard.views();
         }
         let fills: [[RegionFill; 2]; MAX_STEALING_PARTS] = Default::default();
-        let blocks_of = |shard: &Shard| shard.rows.div_ceil(BUILD_BLOCK_ROWS);
+        // In the background, in smaller blocks: a thread inside one when the next kernel
+        // hands it work makes that kernel wait.
+        let block_rows = if stealing { BACKGROUND_BLOCK_ROWS } else { BUILD_BLOCK_ROWS };
+        let blocks_of = |shard: &Shard| shard.rows.div_ceil(block_rows);
         let mut bounds = [0; MAX_STEALING_PARTS + 1];
         for (s, shard) in shards.iter().enumerate() {
             bounds[s + 1] = bounds[s] + blocks_of(shard);
@@ -203,8 +280,8 @@ impl SparseRows {
             // The shard of blocks `start..end` (a range never spans two shards).
             let s = bounds[1..=count].iter().position(|&b| b > start).expect("a block of some shard");
             let view = all_views[s];
-            let first = (start - bounds[s]) * BUILD_BLOCK_ROWS;
-            let last = ((end - bounds[s]) * BUILD_BLOCK_ROWS).min(view.rows);
+            let first = (start - bounds[s]) * block_rows;
+            let last = ((end - bounds[s]) * block_rows).min(view.rows);
             // The shard's own thread fills region 0, the one other thread region 1.
             let region = usize::from(runner != s);
             if ok.load(Ordering::Relaxed)
@@ -214,8 +291,13 @@ impl SparseRows {
             }
         };
         if stealing {
-            crate::par::run_ranges_stealing_by(&bounds[..=count], 1, &compact_blocks);
+            let ranges = crate::par::StealingRanges::new(&bounds[..=count], 1);
+            let task = |runner: usize| {
+                ranges.next(runner).map(|(start, end)| compact_blocks(runner, start, end)).is_some()
+            };
+            crate::par::with_background(&task, during);
         } else {
+            during();
             crate::par::run_parts(count, &|s| compact_blocks(s, bounds[s], bounds[s + 1]));
         }
         ok.into_inner() && shards.iter_mut().all(|shard| shard.finish(max_density, cols))
@@ -437,12 +519,21 @@ fn fill_columns(
     }
 }
 
+/// The threads a build of `rows` rows of `cols` values runs on (each builds one shard).
+fn build_parts(rows: usize, cols: usize, par: Par) -> usize {
+    par.above(rows.saturating_mul(cols), SPARSE_BUILD_PARALLEL_THRESHOLD).threads().min(rows).max(1)
+}
+
 /// Rows a build scans before its early stop may refuse a dense batch (see [`Shard::probe`]).
 const PROBE_ROWS: usize = 4;
 
-/// Rows a thread compacts at a time in a two-thread build: the unit the faster thread takes
-/// over from the end of the other's shard.
+/// Rows a thread compacts at a time in a build on more than two threads.
 const BUILD_BLOCK_ROWS: usize = 8;
+
+/// Rows a thread compacts at a time in a two-thread build, which runs in the background of
+/// other work ([`SparseRows::try_from_byte_rows_during`]) or alone: the unit the faster
+/// thread takes over from the end of the other's shard.
+const BACKGROUND_BLOCK_ROWS: usize = 2;
 
 /// The budget of non-zeros of a build of `rows` rows, and the per-row limit of its early
 /// stop.
@@ -1501,6 +1592,82 @@ mod tests {
             }
         }
         assert!(taken_over, "no row of the slow shard was taken over in 5 builds");
+    }
+
+    /// A build in the background of other work ([`SparseRows::try_from_byte_rows_during`])
+    /// gives the matrix a build on one thread gives, runs the work exactly once and returns
+    /// its result, also when the work keeps the team busy or the build is refused; and the
+    /// thread not running the work does compact rows meanwhile.
+    #[test]
+    fn built_in_the_background_of_other_work_the_same_matrix() {
+        let (rows, cols) = (256, 50);
+        assert!(SparseRows::builds_in_background(rows, cols, Par::with_threads(2)));
+        assert!(!SparseRows::builds_in_background(rows, cols, Par::Seq));
+        let bytes: Vec<u8> = (0..rows * cols)
+            .map(|k| if (k * 7 + k / 3) % 5 == 0 { (k % 251) as u8 + 1 } else { 0 })
+            .collect();
+        let row = |r: usize| -> &[u8] { &bytes[r * cols..(r + 1) * cols] };
+        let mut reference = SparseRows::new();
+        assert!(reference.try_from_byte_rows(rows, cols, &row, 1.0, Par::Seq));
+        let weight = Matrix::from_fn(cols, 24, |i, j| ((i * 13 + j * 7) % 17) as f32 / 8.0 - 1.0);
+        let same_rows = |built: &SparseRows| {
+            assert_eq!(built.nnz(), reference.nnz());
+            (0..rows).all(|r| {
+                let (shard, local) = (&built.shards[r / built.shard_rows], r % built.shard_rows);
+                shard.row(local) == reference.shards[0].row(r)
+            })
+        };
+        // Work that hands kernels to the team: the caller compacts while it waits for them.
+        let mut out = Matrix::zeros(rows, 24);
+        let mut want = Matrix::zeros(rows, 24);
+        sparse_matmul(&mut want, &reference, &weight, Par::Seq);
+        for par in [Par::Seq, Par::with_threads(2)] {
+            let mut built = SparseRows::new();
+            let mut calls = 0;
+            let (ok, value) = built.try_from_byte_rows_during(rows, cols, &row, 1.0, par, || {
+                calls += 1;
+                for _ in 0..20 {
+                    sparse_matmul(&mut out, &reference, &weight, Par::with_threads(2));
+                }
+                7
+            });
+            assert!(ok && value == 7 && calls == 1, "{par:?}");
+            assert!(same_rows(&built), "{par:?}");
+            assert_eq!(out.as_slice(), want.as_slice());
+        }
+        // Work on the caller alone: the other thread has the time to compact every row, its
+        // own shard's and then the caller's (into that shard's second region).
+        let mut helped = false;
+        for _ in 0..5 {
+            let mut built = SparseRows::new();
+            let (ok, ()) =
+                built.try_from_byte_rows_during(rows, cols, &row, 1.0, Par::with_threads(2), || {
+                    let started = std::time::Instant::now();
+                    while started.elapsed() < std::time::Duration::from_millis(2) {
+                        std::hint::spin_loop();
+                    }
+                });
+            assert!(ok && same_rows(&built));
+            let first = &built.shards[0];
+            helped = first.row_starts.iter().any(|&start| start as usize >= first.region);
+            if helped {
+                break;
+            }
+        }
+        assert!(helped, "the other thread compacted none of the caller's rows in 5 builds");
+        // Refused (too dense for the limit), and too large to index: the work still runs once.
+        for (limit, rows) in [(0.01, rows), (1.0, u32::MAX as usize)] {
+            let mut calls = 0;
+            let (ok, ()) = SparseRows::new().try_from_byte_rows_during(
+                rows,
+                cols,
+                &row,
+                limit,
+                Par::with_threads(2),
+                || calls += 1,
+            );
+            assert!(!ok && calls == 1);
+        }
     }
 
     /// The vector compaction gives exactly what the portable one gives, at every row length

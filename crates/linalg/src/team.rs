@@ -34,7 +34,28 @@ struct Shared {
     remaining: AtomicUsize,
     panicked: AtomicBool,
     sleeping: Vec<AtomicBool>,
+    /// The task of [`Team::with_background`], if one is running: `task(thread)` does one
+    /// small unit of work and returns whether it found any.
+    background: UnsafeCell<*const Background>,
+    /// Whether `background` may be run (set and cleared by the thread that set it).
+    background_on: AtomicBool,
+    /// Held by the thread that runs a background task, from before it sets the task.
+    background_claimed: AtomicBool,
+    /// [`thread_mark`] of that thread: the one of the team's callers that may run the task's
+    /// part 0 while it waits in [`Team::run`].
+    background_owner: AtomicUsize,
+    /// Threads inside a unit of the background task.
+    background_busy: AtomicUsize,
+    /// Set once the task returned false (or panicked): no thread calls it again before the
+    /// next task is set.
+    background_done: AtomicBool,
+    /// Set when a unit of the task panicked on a thread that could not unwind into the
+    /// caller of [`Team::with_background`].
+    background_panicked: AtomicBool,
 }
+
+/// A task of [`Team::with_background`].
+pub(crate) type Background = dyn Fn(usize) -> bool + Sync;
 
 // SAFETY: `job` is written only by the thread holding `Team::submit` before it bumps `round`
 // (Release) and read by helpers after they see the new round (Acquire); the closure it points
@@ -61,6 +82,13 @@ impl Team {
             remaining: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             sleeping: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            background: UnsafeCell::new(std::ptr::null::<fn(usize) -> bool>() as *const Background),
+            background_on: AtomicBool::new(false),
+            background_claimed: AtomicBool::new(false),
+            background_owner: AtomicUsize::new(0),
+            background_busy: AtomicUsize::new(0),
+            background_done: AtomicBool::new(false),
+            background_panicked: AtomicBool::new(false),
         });
         let helpers = (0..count)
             .map(|index| {
@@ -111,8 +139,12 @@ impl Team {
             f(0);
             (on_helpers + 1..parts).for_each(f);
         }));
+        let owner = shared.background_on.load(Ordering::Relaxed)
+            && shared.background_owner.load(Ordering::Relaxed) == thread_mark();
         while shared.remaining.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
+            if !(owner && run_background_unit(shared, 0)) {
+                std::hint::spin_loop();
+            }
         }
         if let Err(payload) = result {
             std::panic::resume_unwind(payload);
@@ -121,18 +153,114 @@ impl Team {
             panic!("a part of a parallel kernel panicked on a percept worker thread");
         }
     }
+
+    /// Runs `main` on the calling thread while the team's other threads, whenever they wait
+    /// for work (and the caller, whenever it waits for them in a [`Team::run`] inside `main`),
+    /// call `task(thread)`, `thread` being 0 for the caller and 1.. for the helpers. Each call
+    /// does one small unit of work and returns whether there was any. After `main`, the
+    /// caller runs `task(0)` until it returns false, and this returns `main`'s result once no
+    /// thread is inside `task`. Without helpers, or while another background task is on,
+    /// `task` runs on the caller after `main`.
+    pub(crate) fn with_background<R>(
+        &self,
+        task: &(dyn Fn(usize) -> bool + Sync),
+        main: impl FnOnce() -> R,
+    ) -> R {
+        let shared = &*self.shared;
+        let claimed = !self.helpers.is_empty()
+            && shared
+                .background_claimed
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok();
+        if !claimed {
+            let result = main();
+            while task(0) {}
+            return result;
+        }
+        // SAFETY: the lifetime of `task` is erased; no thread runs it after this function
+        // returns or unwinds (`Off` clears the flag and waits for the units under way). No
+        // thread reads the slot now: the flag is off and we hold the claim.
+        let task_static: *const Background = unsafe { std::mem::transmute(task) };
+        unsafe { *shared.background.get() = task_static };
+        shared.background_owner.store(thread_mark(), Ordering::Relaxed);
+        shared.background_done.store(false, Ordering::Relaxed);
+        // (Left set when a unit on the caller panicked too and unwound from here.)
+        shared.background_panicked.store(false, Ordering::Relaxed);
+        shared.background_on.store(true, Ordering::SeqCst);
+        for (i, helper) in self.helpers.iter().enumerate() {
+            if shared.sleeping[i].load(Ordering::SeqCst) {
+                helper.unpark();
+            }
+        }
+        struct Off<'a>(&'a Shared);
+        impl Drop for Off<'_> {
+            fn drop(&mut self) {
+                self.0.background_on.store(false, Ordering::SeqCst);
+                while self.0.background_busy.load(Ordering::SeqCst) != 0 {
+                    std::hint::spin_loop();
+                }
+                self.0.background_owner.store(0, Ordering::Relaxed);
+                self.0.background_claimed.store(false, Ordering::Release);
+            }
+        }
+        let off = Off(shared);
+        let result = main();
+        while task(0) {}
+        drop(off);
+        if shared.background_panicked.swap(false, Ordering::Relaxed) {
+            panic!("a background task of percept's worker threads panicked");
+        }
+        result
+    }
+}
+
+/// A number unique to the calling thread while it lives (the address of a thread-local).
+fn thread_mark() -> usize {
+    thread_local!(static MARK: u8 = const { 0 });
+    MARK.with(|mark| std::ptr::from_ref(mark) as usize)
+}
+
+/// Runs one unit of the background task, if one is on, as thread `thread` of the team;
+/// whether it did any work.
+fn run_background_unit(shared: &Shared, thread: usize) -> bool {
+    if !shared.background_on.load(Ordering::Acquire) || shared.background_done.load(Ordering::Relaxed) {
+        return false;
+    }
+    shared.background_busy.fetch_add(1, Ordering::SeqCst);
+    // Checked again after announcing ourselves: `with_background` clears the flag, then waits
+    // for `background_busy` to drop to 0 (all sequentially consistent), so either it sees
+    // this thread busy, or this thread sees the flag cleared.
+    let did = shared.background_on.load(Ordering::SeqCst) && {
+        // SAFETY: the task is set before the flag and outlives the time it is on (above).
+        let task = unsafe { &**shared.background.get() };
+        // A panic may not unwind out of a helper's loop, nor out of `Team::run` while helpers
+        // still run its parts: recorded, and raised by `with_background`.
+        catch_unwind(AssertUnwindSafe(|| task(thread))).unwrap_or_else(|_| {
+            shared.background_panicked.store(true, Ordering::Relaxed);
+            false
+        })
+    };
+    if !did {
+        shared.background_done.store(true, Ordering::Relaxed);
+    }
+    shared.background_busy.fetch_sub(1, Ordering::Release);
+    did
 }
 
 fn helper(shared: &Shared, index: usize) {
     let mut seen = 0u64;
     loop {
         // Wait for the next round: spin, then park.
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut spins = 0u32;
         let round = loop {
             let round = shared.round.load(Ordering::Acquire);
             if round != seen {
                 break round;
+            }
+            if run_background_unit(shared, index + 1) {
+                started = Instant::now();
+                continue;
             }
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(256) && started.elapsed() > SPIN {

@@ -220,22 +220,31 @@ impl Trainer {
             let bar = config.verbose.then(|| progress_bar(epoch, config.epochs, batches_in_epoch)).flatten();
             let mut batches = order.next_epoch().enumerate().peekable();
             while let Some((batch_index, batch)) = batches.next() {
-                let output = step.batch.forward(model, train, batch, Mode::Train)?;
-                if let Some((_, next)) = batches.peek() {
-                    train.prefetch(next);
-                }
-                let targets = targets_of(step.batch.labels());
-                // The loss counts the correct rows on its way when it can (one pass, and one
-                // hand-over to a second thread, instead of two).
-                let (value, hits) = loss.forward_backward_hits(output, targets, &mut step.output_grad)?;
-                if !value.is_finite() {
-                    return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
-                }
-                correct += hits.unwrap_or_else(|| count_correct(output, step.batch.labels()));
+                step.batch.forward(model, train, batch, Mode::Train)?;
+                let sparse_input = model.takes_sparse_input();
                 let batch_rate = optimizer.learning_rate();
-                // Backward pass and update in one: each parameter is updated as soon as its
-                // gradient is final (the same bits as `backward` then `step`).
-                optimizer.backward_and_step(model, &step.output_grad)?;
+                // The rest of the step: the loss, then the backward pass and update in one (each
+                // parameter is updated as soon as its gradient is final, the same bits as
+                // `backward` then `step`); meanwhile the next batch is gathered where the step
+                // leaves a thread waiting.
+                let output_grad = &mut step.output_grad;
+                let mut rest = |labels: &Labels| -> Result<f32, TrainError> {
+                    let output = model.output();
+                    // The loss counts the correct rows on its way when it can (one pass, and
+                    // one hand-over to a second thread, instead of two).
+                    let (value, hits) =
+                        loss.forward_backward_hits(output, targets_of(labels), output_grad)?;
+                    if !value.is_finite() {
+                        return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
+                    }
+                    correct += hits.unwrap_or_else(|| count_correct(output, labels));
+                    optimizer.backward_and_step(model, output_grad)?;
+                    Ok(value)
+                };
+                let value = match batches.peek() {
+                    Some(&(_, next)) => step.batch.gather_next_during(sparse_input, train, next, rest),
+                    None => rest(step.batch.labels()),
+                }?;
                 if let Some((scheduler, StepEvery::Batch)) = &mut scheduler {
                     scheduler.step_with_metric(value, optimizer);
                 }
@@ -357,6 +366,12 @@ pub struct BatchBuffers {
     inputs: Matrix,
     sparse_inputs: SparseRows,
     labels: Labels,
+    /// The batch [`BatchBuffers::gather_next_during`] gathered into `sparse_inputs` and
+    /// `next_labels`, if it did (`next_ready`), and the address of its data set.
+    next: Vec<usize>,
+    next_data: usize,
+    next_ready: bool,
+    next_labels: Labels,
 }
 
 impl BatchBuffers {
@@ -409,6 +424,12 @@ impl BatchBuffers {
         batch: &[usize],
         mode: Mode,
     ) -> Result<&'m Matrix, NnError> {
+        let ready =
+            std::mem::take(&mut self.next_ready) && self.next == batch && self.next_data == address(data);
+        if ready && model.takes_sparse_input() {
+            std::mem::swap(&mut self.labels, &mut self.next_labels);
+            return model.forward_sparse_swap(&mut self.sparse_inputs, mode);
+        }
         if model.takes_sparse_input()
             && data.gather_sparse(batch, &mut self.sparse_inputs, &mut self.labels, SPARSE_INPUT_MAX_DENSITY)
         {
@@ -422,6 +443,50 @@ impl BatchBuffers {
     pub fn labels(&self) -> &Labels {
         &self.labels
     }
+
+    /// Runs `main` with the labels of the last batch (the rest of a training step: loss,
+    /// backward pass, update) while gathering `next` (the step after's batch) from `data` for
+    /// the next [`BatchBuffers::forward`], where the data set can: on two threads, MNIST's
+    /// images are compacted whenever one thread waits for the other during the step
+    /// ([`Dataset::gather_sparse_during`]); other data sets prefetch `next` instead. Nothing
+    /// changes in what `forward` computes; it finds the batch gathered when asked for `next`
+    /// of the same `data`.
+    ///
+    /// `sparse_input` is whether the model takes its input in sparse form
+    /// ([`Sequential::takes_sparse_input`]).
+    pub fn gather_next_during<R>(
+        &mut self,
+        sparse_input: bool,
+        data: &dyn Dataset,
+        next: &[usize],
+        main: impl FnOnce(&Labels) -> R,
+    ) -> R {
+        let Self { sparse_inputs, labels, next: next_batch, next_data, next_ready, next_labels, .. } = self;
+        let mut main = Some(main);
+        let mut result = None;
+        let mut run = || result = main.take().map(|main| main(labels));
+        if sparse_input {
+            *next_ready = data.gather_sparse_during(
+                next,
+                sparse_inputs,
+                next_labels,
+                SPARSE_INPUT_MAX_DENSITY,
+                &mut run,
+            );
+            next_batch.clear();
+            next_batch.extend_from_slice(next);
+            *next_data = address(data);
+        } else {
+            data.prefetch(next);
+            run();
+        }
+        result.expect("gather_sparse_during runs `main` once")
+    }
+}
+
+/// Where a data set lies: which one a gathered batch came from.
+fn address(data: &dyn Dataset) -> usize {
+    std::ptr::from_ref(data).cast::<()>() as usize
 }
 
 fn check_data(model: &Sequential, data: &dyn Dataset, which: &'static str) -> Result<(), TrainError> {

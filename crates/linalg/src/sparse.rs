@@ -37,7 +37,7 @@ pub const SPARSE_BUILD_PARALLEL_THRESHOLD: usize = 8 * 1024;
 /// The rows are kept in shards, one per thread of the build, each built by the thread that
 /// the split of a batch's rows gives them to (the thread that gathered those rows, see
 /// [`crate::for_each_row_block`]), with its own by-column copy. On two threads, the one that
-/// finishes its shard first compacts the last rows of the other's, two rows at a time, so
+/// finishes its shard first compacts the last rows of the other's, a few rows at a time, so
 /// that a thread slowed on a shared machine does not keep the other waiting; a build may also
 /// run in the gaps of other work ([`SparseRows::try_from_byte_rows_during`]). Products read
 /// every shard in row order, so neither the shards nor who built a row change a result.
@@ -188,7 +188,7 @@ impl SparseRows {
                 }
                 compact_byte_row(bytes, indices, values, n)
             },
-            &mut || result = main.take().map(|main| main()),
+            Some(&mut || result = main.take().map(|main| main())),
         );
         (built, result.expect("build_rows_during runs `during` once"))
     }
@@ -204,12 +204,14 @@ impl SparseRows {
         par: Par,
         compact: &CompactRow<'_>,
     ) -> bool {
-        self.build_rows_during(rows, cols, max_density, par, compact, &mut || {})
+        self.build_rows_during(rows, cols, max_density, par, compact, None)
     }
 
-    /// [`SparseRows::build_rows`], calling `during` exactly once: on two threads with the
-    /// build in the background of it (see [`SparseRows::try_from_byte_rows_during`]),
-    /// otherwise before the build.
+    /// [`SparseRows::build_rows`], calling `during` (if any) exactly once: on two threads
+    /// with the build in the background of it (see [`SparseRows::try_from_byte_rows_during`]),
+    /// otherwise before the build. Without it, a two-thread build hands each thread its
+    /// shard at once (a round of the team), as the background may take a parked thread a
+    /// while to notice.
     fn build_rows_during(
         &mut self,
         rows: usize,
@@ -217,10 +219,10 @@ impl SparseRows {
         max_density: f32,
         par: Par,
         compact: &CompactRow<'_>,
-        during: &mut dyn FnMut(),
+        during: Option<&mut dyn FnMut()>,
     ) -> bool {
         if rows.checked_mul(cols).is_none_or(|len| len > u32::MAX as usize) {
-            during();
+            during.into_iter().for_each(|during| during());
             return false;
         }
         let parts = build_parts(rows, cols, par);
@@ -246,7 +248,7 @@ impl SparseRows {
             shard.prepare(cols, max_density, stealing);
         }
         if shards.len() <= 1 {
-            during();
+            during.into_iter().for_each(|during| during());
             let fill = RegionFill::default();
             return shards.iter_mut().all(|shard| {
                 let rows = 0..shard.rows;
@@ -258,7 +260,7 @@ impl SparseRows {
         // rows: scan them here before handing parts to other threads, so that refusing costs
         // no hand-over (the shards' own scans repeat these few rows when the input is sparse).
         if !shards[0].probe(cols, max_density, compact) {
-            during();
+            during.into_iter().for_each(|during| during());
             return false;
         }
         let ok = AtomicBool::new(true);
@@ -269,7 +271,8 @@ impl SparseRows {
         let fills: [[RegionFill; 2]; MAX_STEALING_PARTS] = Default::default();
         // In the background, in smaller blocks: a thread inside one when the next kernel
         // hands it work makes that kernel wait.
-        let block_rows = if stealing { BACKGROUND_BLOCK_ROWS } else { BUILD_BLOCK_ROWS };
+        let in_background = stealing && during.is_some();
+        let block_rows = if in_background { BACKGROUND_BLOCK_ROWS } else { BUILD_BLOCK_ROWS };
         let blocks_of = |shard: &Shard| shard.rows.div_ceil(block_rows);
         let mut bounds = [0; MAX_STEALING_PARTS + 1];
         for (s, shard) in shards.iter().enumerate() {
@@ -290,15 +293,22 @@ impl SparseRows {
                 ok.store(false, Ordering::Relaxed);
             }
         };
-        if stealing {
-            let ranges = crate::par::StealingRanges::new(&bounds[..=count], 1);
-            let task = |runner: usize| {
-                ranges.next(runner).map(|(start, end)| compact_blocks(runner, start, end)).is_some()
-            };
-            crate::par::with_background(&task, during);
-        } else {
-            during();
-            crate::par::run_parts(count, &|s| compact_blocks(s, bounds[s], bounds[s + 1]));
+        match during {
+            Some(during) if stealing => {
+                let ranges = crate::par::StealingRanges::new(&bounds[..=count], 1);
+                let task = |runner: usize| {
+                    ranges.next(runner).map(|(start, end)| compact_blocks(runner, start, end)).is_some()
+                };
+                crate::par::with_background(&task, during);
+            }
+            during => {
+                during.into_iter().for_each(|during| during());
+                if stealing {
+                    crate::par::run_ranges_stealing_by(&bounds[..=count], 1, &compact_blocks);
+                } else {
+                    crate::par::run_parts(count, &|s| compact_blocks(s, bounds[s], bounds[s + 1]));
+                }
+            }
         }
         ok.into_inner() && shards.iter_mut().all(|shard| shard.finish(max_density, cols))
     }
@@ -527,12 +537,13 @@ fn build_parts(rows: usize, cols: usize, par: Par) -> usize {
 /// Rows a build scans before its early stop may refuse a dense batch (see [`Shard::probe`]).
 const PROBE_ROWS: usize = 4;
 
-/// Rows a thread compacts at a time in a build on more than two threads.
+/// Rows a thread compacts at a time in a two-thread build: the unit the faster thread takes
+/// over from the end of the other's shard.
 const BUILD_BLOCK_ROWS: usize = 8;
 
-/// Rows a thread compacts at a time in a two-thread build, which runs in the background of
-/// other work ([`SparseRows::try_from_byte_rows_during`]) or alone: the unit the faster
-/// thread takes over from the end of the other's shard.
+/// The same in a build in the background of other work
+/// ([`SparseRows::try_from_byte_rows_during`]): a thread inside a block when that work hands
+/// it a kernel makes the kernel wait.
 const BACKGROUND_BLOCK_ROWS: usize = 2;
 
 /// The budget of non-zeros of a build of `rows` rows, and the per-row limit of its early

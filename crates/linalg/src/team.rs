@@ -6,7 +6,9 @@
 //! cost 15-20 µs per kernel on the development machine: two threads trained *slower* than
 //! one. Here each helper spins for a while after its last part (as OpenMP runtimes do, see
 //! `OMP_WAIT_POLICY`), so the next kernel of the step finds it awake; idle longer than
-//! [`SPIN`], it parks and costs nothing.
+//! [`SPIN`], it parks and costs nothing. While it waits it may also run the units of a
+//! background task ([`Team::with_background`]): the training step gathers the next batch so,
+//! in the gaps where one thread waits for the other.
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -265,7 +267,10 @@ fn helper(shared: &Shared, index: usize) {
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(256) && started.elapsed() > SPIN {
                 shared.sleeping[index].store(true, Ordering::SeqCst);
-                if shared.round.load(Ordering::SeqCst) == seen {
+                // A background task set meanwhile would find this thread asleep: checked too.
+                let background_waits = shared.background_on.load(Ordering::SeqCst)
+                    && !shared.background_done.load(Ordering::Relaxed);
+                if shared.round.load(Ordering::SeqCst) == seen && !background_waits {
                     thread::park();
                 }
                 shared.sleeping[index].store(false, Ordering::SeqCst);

@@ -165,6 +165,27 @@ impl ImageDataset {
         &self.labels
     }
 
+    /// What the sparse gathers share: panics on an index out of range (naming `method`),
+    /// has `build` compact the batch's images (`image(r)` is row `r`'s), then gathers the
+    /// labels if it did.
+    fn gather_sparse_with<'d>(
+        &'d self,
+        method: &str,
+        indices: &[usize],
+        labels: &mut Labels,
+        build: impl FnOnce(&(dyn Fn(usize) -> &'d [u8] + Sync)) -> bool,
+    ) -> bool {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
+            panic!("ImageDataset::{method}: index {bad} out of range for {} samples", self.len());
+        }
+        if !build(&|r: usize| self.image(indices[r])) {
+            return false;
+        }
+        let classes = class_buffer(labels);
+        classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
+        true
+    }
+
     /// Every sample as `f32` in `[0, 1]`, with its class labels (for evaluation in one batch).
     pub fn to_matrix(&self) -> (Matrix, Vec<usize>) {
         let indices: Vec<usize> = (0..self.len()).collect();
@@ -216,17 +237,9 @@ impl Dataset for ImageDataset {
         labels: &mut Labels,
         max_density: f32,
     ) -> bool {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
-            panic!("ImageDataset::gather_sparse: index {bad} out of range for {} samples", self.len());
-        }
-        let par = Par::current();
-        let image = |r: usize| self.image(indices[r]);
-        if !inputs.try_from_byte_rows(indices.len(), self.num_features, &image, max_density, par) {
-            return false;
-        }
-        let classes = class_buffer(labels);
-        classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
-        true
+        self.gather_sparse_with("gather_sparse", indices, labels, |image| {
+            inputs.try_from_byte_rows(indices.len(), self.num_features, image, max_density, Par::current())
+        })
     }
 
     /// [`ImageDataset::gather_sparse`] in the background of `main`
@@ -240,29 +253,16 @@ impl Dataset for ImageDataset {
         max_density: f32,
         main: &mut dyn FnMut(),
     ) -> bool {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
-            panic!("ImageDataset::gather_sparse_during: index {bad} out of range for {} samples", self.len());
-        }
         let par = Par::current();
         if !SparseRows::builds_in_background(indices.len(), self.num_features, par) {
             // Compacted after `main`: the images arrive from memory meanwhile.
             self.prefetch(indices);
         }
-        let image = |r: usize| self.image(indices[r]);
-        let (built, ()) = inputs.try_from_byte_rows_during(
-            indices.len(),
-            self.num_features,
-            &image,
-            max_density,
-            par,
-            main,
-        );
-        if !built {
-            return false;
-        }
-        let classes = class_buffer(labels);
-        classes.extend(indices.iter().map(|&i| self.labels[i] as usize));
-        true
+        self.gather_sparse_with("gather_sparse_during", indices, labels, |image| {
+            inputs
+                .try_from_byte_rows_during(indices.len(), self.num_features, image, max_density, par, main)
+                .0
+        })
     }
 
     /// Prefetches the images' pixels: a random batch of MNIST images otherwise waits on main

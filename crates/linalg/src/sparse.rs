@@ -123,18 +123,7 @@ impl SparseRows {
         max_density: f32,
         par: Par,
     ) -> bool {
-        self.build_rows(rows, cols, max_density, par, &|r, indices, values, n| {
-            let bytes = row(r);
-            assert!(
-                bytes.len() == cols,
-                "try_from_byte_rows: row {r} has {} bytes, expected {cols}",
-                bytes.len()
-            );
-            if r + BYTE_ROWS_AHEAD < rows {
-                crate::prefetch_bytes(row(r + BYTE_ROWS_AHEAD), crate::CacheLevel::Inner);
-            }
-            compact_byte_row(bytes, indices, values, n)
-        })
+        self.build_rows(rows, cols, max_density, par, &byte_rows(rows, cols, row))
     }
 
     /// Whether a build of `rows` rows of `cols` values on the threads `par` allows runs in
@@ -176,18 +165,7 @@ impl SparseRows {
             cols,
             max_density,
             par,
-            &|r, indices, values, n| {
-                let bytes = row(r);
-                assert!(
-                    bytes.len() == cols,
-                    "try_from_byte_rows: row {r} has {} bytes, expected {cols}",
-                    bytes.len()
-                );
-                if r + BYTE_ROWS_AHEAD < rows {
-                    crate::prefetch_bytes(row(r + BYTE_ROWS_AHEAD), crate::CacheLevel::Inner);
-                }
-                compact_byte_row(bytes, indices, values, n)
-            },
+            &byte_rows(rows, cols, row),
             Some(&mut || result = main.take().map(|main| main())),
         );
         (built, result.expect("build_rows_during runs `during` once"))
@@ -658,6 +636,28 @@ const COMPACT_SLACK: usize = 16;
 /// at position `n` and returns the new count; the buffers have room for a whole row plus
 /// [`COMPACT_SLACK`] past `n`.
 type CompactRow<'a> = dyn Fn(usize, &mut [u32], &mut [f32], usize) -> usize + Sync + 'a;
+
+/// The compaction of the builds from bytes ([`SparseRows::try_from_byte_rows`]): row `r` is
+/// `row(r)`, checked to be `cols` bytes long, and the row [`BYTE_ROWS_AHEAD`] on is asked for
+/// meanwhile.
+fn byte_rows<'r, 'a: 'r>(
+    rows: usize,
+    cols: usize,
+    row: &'r (dyn Fn(usize) -> &'a [u8] + Sync),
+) -> impl Fn(usize, &mut [u32], &mut [f32], usize) -> usize + Sync + 'r {
+    move |r, indices, values, n| {
+        let bytes = row(r);
+        assert!(
+            bytes.len() == cols,
+            "try_from_byte_rows: row {r} has {} bytes, expected {cols}",
+            bytes.len()
+        );
+        if r + BYTE_ROWS_AHEAD < rows {
+            crate::prefetch_bytes(row(r + BYTE_ROWS_AHEAD), crate::CacheLevel::Inner);
+        }
+        compact_byte_row(bytes, indices, values, n)
+    }
+}
 
 /// [`compact_row`] for a row of bytes, each byte `b` stored as `b / 255`.
 fn compact_byte_row(row: &[u8], indices: &mut [u32], values: &mut [f32], n: usize) -> usize {

@@ -20,12 +20,13 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use percept::prelude::*;
 use percept::train::{BatchRecord, Callback, Control};
+
+mod common;
+use common::{groups_by_round_trip, quantile, round_trip_ns};
 
 /// What the callback collects: per pair of blocks, (1-thread seconds per batch, 2-thread
 /// seconds per batch, round trip in ns).
@@ -124,17 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "784-{hidden}-10 at batch {batch}: 2 threads against 1, {} pairs of blocks of {block} batches",
         pairs.len()
     );
-    // Group the pairs by round trip: a new group wherever the round trip jumps by more than
-    // twice the smallest of the group so far.
-    let mut sorted = pairs.clone();
-    sorted.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let mut groups: Vec<Vec<(f64, f64, f64)>> = Vec::new();
-    for pair in sorted {
-        match groups.last_mut() {
-            Some(group) if pair.2 <= 2.0 * group[0].2 => group.push(pair),
-            _ => groups.push(vec![pair]),
-        }
-    }
+    let groups = groups_by_round_trip(pairs, |p| p.2);
     summarize("all pairs", pairs);
     if groups.len() > 1 {
         for group in &groups {
@@ -161,43 +152,4 @@ fn summarize(name: &str, pairs: &[(f64, f64, f64)]) {
         1e6 * quantile(&mut ones, 0.5),
         1e6 * quantile(&mut twos, 0.5),
     );
-}
-
-/// The `q` quantile of `values` (sorted in place), the nearest rank.
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * q).round() as usize]
-}
-
-/// The mean time, in ns, for a cache line to go from this thread to a new one and
-/// back, over `rounds` round trips: about 100 ns when the host runs the two virtual cores
-/// on cores that share a cache, three to four times that when it does not.
-fn round_trip_ns(rounds: u64) -> f64 {
-    let flag = Arc::new(AtomicU64::new(0));
-    let other = {
-        let flag = flag.clone();
-        std::thread::spawn(move || {
-            for v in (1..2 * rounds).step_by(2) {
-                while flag.load(Ordering::Acquire) != v {
-                    std::hint::spin_loop();
-                }
-                flag.store(v + 1, Ordering::Release);
-            }
-        })
-    };
-    // Wait for the other thread to answer once before timing.
-    flag.store(1, Ordering::Release);
-    while flag.load(Ordering::Acquire) != 2 {
-        std::hint::spin_loop();
-    }
-    let started = Instant::now();
-    for v in (3..2 * rounds).step_by(2) {
-        flag.store(v, Ordering::Release);
-        while flag.load(Ordering::Acquire) != v + 1 {
-            std::hint::spin_loop();
-        }
-    }
-    let ns = started.elapsed().as_secs_f64() * 1e9 / (rounds - 1) as f64;
-    other.join().expect("the round-trip thread does not panic");
-    ns
 }

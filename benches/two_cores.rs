@@ -20,10 +20,17 @@
 //! speed-up of work that waits for both threads every few tens of microseconds drops: a
 //! slowed or descheduled core holds the other at every wait. A percept speed-up of two
 //! threads over one (`--batch 256`) is then best read against the `stealing` line measured
-//! alongside it.
+//! alongside it, in the same place: each round also times a cache line's round trip between
+//! two threads, and the rounds are summarized by groups of round trips too, since a host
+//! moves virtual cores (on the development machine, between two hyperthreads of one core,
+//! two cores sharing a cache, and cores sharing none; `cargo bench --bench threads` does the
+//! same for percept's training).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+mod common;
+use common::{groups_by_round_trip, quantile, round_trip_ns};
 
 /// Multiply-adds per piece of work: about 2.5 µs on one core of the 2-core AMD EPYC (Zen 3)
 /// development machine.
@@ -42,9 +49,11 @@ fn main() {
         }
     }
     let names = ["free", "stealing", "halves"];
-    let mut speedups: [Vec<f64>; 3] = Default::default();
+    // Per round: the three speed-ups, then the round trip measured after them.
+    let mut rows: Vec<[f64; 4]> = Vec::new();
     for _ in 0..rounds {
-        for (mode, speedup) in speedups.iter_mut().enumerate() {
+        let mut row = [0.0; 4];
+        for (mode, speedup) in row.iter_mut().take(3).enumerate() {
             let started = Instant::now();
             for _ in 0..PHASES * PIECES_PER_PHASE {
                 work(PIECE);
@@ -52,21 +61,39 @@ fn main() {
             let one = started.elapsed().as_secs_f64();
             let started = Instant::now();
             two_threads(mode);
-            speedup.push(one / started.elapsed().as_secs_f64());
+            *speedup = one / started.elapsed().as_secs_f64();
         }
+        row[3] = round_trip_ns(2000);
+        rows.push(row);
     }
     println!("speed-up of 2 threads over 1 on the same work, {rounds} interleaved rounds:");
-    for (name, mut s) in names.into_iter().zip(speedups) {
-        s.sort_by(f64::total_cmp);
-        let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    print_speedups(&names, &rows);
+    let groups = groups_by_round_trip(&rows, |row| row[3]);
+    if groups.len() > 1 {
+        for group in &groups {
+            let mut trips: Vec<f64> = group.iter().map(|row| row[3]).collect();
+            println!(
+                "{} rounds with a round trip of {:.0} ns between the threads:",
+                group.len(),
+                quantile(&mut trips, 0.5)
+            );
+            print_speedups(&names, group);
+        }
+    }
+}
+
+/// One line per way of splitting: quantiles of the speed-ups of `rows`.
+fn print_speedups(names: &[&str], rows: &[[f64; 4]]) {
+    for (mode, name) in names.iter().enumerate() {
+        let mut s: Vec<f64> = rows.iter().map(|row| row[mode]).collect();
         let below = s.iter().filter(|&&x| x < 1.7).count();
         println!(
             "  {name:<9} median {:.2}  (p10 {:.2}, p25 {:.2}, p75 {:.2}, p90 {:.2}; {below} of {} rounds below 1.7)",
-            at(0.5),
-            at(0.1),
-            at(0.25),
-            at(0.75),
-            at(0.9),
+            quantile(&mut s, 0.5),
+            quantile(&mut s, 0.1),
+            quantile(&mut s, 0.25),
+            quantile(&mut s, 0.75),
+            quantile(&mut s, 0.9),
             s.len()
         );
     }

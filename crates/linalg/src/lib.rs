@@ -49,7 +49,7 @@ mod rows;
 mod sparse;
 mod team;
 
-pub use bytes::{CacheLevel, prefetch_bytes, scale_byte, scale_bytes};
+pub use bytes::{CacheLevel, prefetch_bytes, prefetch_for_write, scale_byte, scale_bytes};
 pub use elementwise::{
     ELEMENTWISE_PARALLEL_THRESHOLD, FusedActivation, add_row_vector, add_row_vector_activated, axpy,
     column_moments, column_sums, for_each_row_block, for_each_row_range, map, map_inplace,

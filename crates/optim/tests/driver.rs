@@ -210,3 +210,38 @@ fn backward_and_step_before_a_forward_pass_is_an_error() {
     assert_eq!(optimizer.steps(), 0);
     assert_eq!(values(&mut model), before);
 }
+
+/// The driver hands a rule a parameter in pieces, asking for write access to the next piece
+/// while the rule updates one: the same bits as one call of the rule on the whole parameter,
+/// state included, with an uneven last piece, for rules with one and two state buffers.
+#[test]
+fn an_update_in_pieces_equals_one_call_on_the_whole() {
+    use percept_optim::Adam;
+    let (rows, cols) = (3, 701); // 2103 values: several pieces and a short last one
+    let rules: [fn() -> Box<dyn UpdateRule>; 2] =
+        [|| Box::new(Sgd::momentum(0.05, 0.9)), || Box::new(Adam::new(0.01))];
+    for make in rules {
+        let weight = Matrix::from_fn(rows, cols, |r, c| ((r * 13 + c * 7) % 19) as f32 * 0.1 - 0.9);
+        let mut reference = weight.as_slice().to_vec();
+        let mut layer = Linear::from_parameters(weight, Matrix::zeros(1, cols));
+        let (mut optimizer, rule) = (Optimizer::new(make()), make());
+        let mut state = vec![vec![0.0f32; rows * cols]; rule.state_buffers()];
+        for step in 1..=3 {
+            let grad =
+                Matrix::from_fn(rows, cols, |r, c| ((r * 31 + c * 17 + step * 5) % 23) as f32 * 0.1 - 1.1);
+            Layer::visit_parameters(&mut layer, &mut |p| {
+                if p.name == "weight" {
+                    p.grad.as_mut_slice().copy_from_slice(grad.as_slice());
+                } else {
+                    p.grad.as_mut_slice().fill(0.0);
+                }
+            });
+            optimizer.step(&mut layer);
+            let mut pieces: Vec<&mut [f32]> = state.iter_mut().map(Vec::as_mut_slice).collect();
+            rule.update(step as u64, &mut reference, grad.as_slice(), &mut pieces);
+        }
+        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(layer.weight().as_slice()), bits(&reference), "{}", rule.name());
+        assert_ne!(bits(&reference), bits(&vec![0.0; rows * cols]));
+    }
+}

@@ -334,9 +334,9 @@ impl Sequential {
     ///
     /// Each layer's parameters are updated after everything its backward pass computes from
     /// them, so gradients are those of [`Sequential::backward`], and the result is that of
-    /// `backward` followed by the update, to the bit. On one thread, the first layer of a
-    /// model with sparse input updates each block of weight rows as its product finishes
-    /// them, while they are in cache, instead of in a pass of its own.
+    /// `backward` followed by the update, to the bit. The first layer of a model with sparse
+    /// input updates each block of weight rows as its product finishes them (on the thread
+    /// that summed them), while they are in cache, instead of in a pass of its own.
     ///
     /// # Errors
     /// As [`Sequential::backward`].

@@ -177,9 +177,9 @@ impl<R: UpdateRule> Optimizer<R> {
     /// `model.backward(output_grad)` followed by [`Optimizer::step`], the same to the bit, with
     /// each parameter updated as soon as its gradient is final
     /// ([`Sequential::backward_and_update`]; PyTorch's "optimizer step fused into the backward
-    /// pass"): on one thread, the first layer of a model with sparse input updates each block
-    /// of its weight rows while the weight-gradient product has them in cache, instead of in a
-    /// pass of its own over the whole weight. Gradients are left in the parameters as `backward`
+    /// pass"): the first layer of a model with sparse input updates each block of its weight
+    /// rows while the weight-gradient product has them in cache (on the thread that summed
+    /// them), instead of in a pass of its own over the whole weight. Gradients are left in the parameters as `backward`
     /// leaves them. Not for updates that need every gradient first, such as clipping by the
     /// global norm: call `backward`, clip, then `step`.
     ///

@@ -117,8 +117,7 @@ fn a_split_update_equals_a_sequential_one() {
 /// `backward_and_step` is `backward` followed by `step`, to the bit (parameters, gradients and
 /// optimizer state after each step), for rules with no, one and two state buffers, on one
 /// thread and on two. The model's first layer takes sparse input, dense and handed over
-/// sparse, and on one thread updates its weight in blocks of rows inside its weight-gradient
-/// product; the other layers, a `BatchNorm1d` among them, are updated after their backward
+/// sparse, and updates its weight in blocks of rows inside its weight-gradient product; the other layers, a `BatchNorm1d` among them, are updated after their backward
 /// pass.
 #[test]
 fn backward_and_step_equals_backward_then_step() {

@@ -307,12 +307,15 @@ impl Linear {
         let (address, shape) = identity(input);
         let sparse_path = given || self.sparse.source == SparseSource::Dense(address, shape);
         // The weight rows may change as soon as their gradient is summed only if nothing
-        // below reads the weight: no input gradient. And only on one thread: epochs at batch
-        // 256 (784-128-10, SGD) alternated with and without it in one process, two runs of
-        // 30 epochs each way: 2% faster on one thread, but 0-4% slower on two, where each
-        // write waits for the other core's copy of the line (read in the forward pass) to be
-        // invalidated, and the product's loads wait behind the writes.
-        let update_in_product = update.filter(|_| sparse_path && input_grad.is_none() && par == Par::Seq);
+        // below reads the weight: no input gradient. On two threads each core then writes
+        // rows of the weight the other core read in the forward pass, and each write waited
+        // for the other copy's invalidation (0-4% slower than a pass of its own, when this
+        // ran on one thread only); since the update asks for write access ahead
+        // (`percept_linalg::prefetch_for_write`), alternating blocks of 10 steps with and
+        // without it in one process gave on two threads: batch 256 (784-128-10, SGD)
+        // 0.963-0.980 on cores sharing a cache and 0.953-1.009 on cores sharing none, batch
+        // 64 0.954-0.960, the default recipe (784-512-256-10, batch 32) 0.975-0.980.
+        let update_in_product = update.filter(|_| sparse_path && input_grad.is_none());
         let cols = self.weight.cols();
         let weight = SharedRows(self.weight.as_mut_slice().as_mut_ptr());
         let rows_done = |rows: Range<usize>, grad: &[f32]| {

@@ -179,9 +179,9 @@ impl<R: UpdateRule> Optimizer<R> {
     /// ([`Sequential::backward_and_update`]; PyTorch's "optimizer step fused into the backward
     /// pass"): the first layer of a model with sparse input updates each block of its weight
     /// rows while the weight-gradient product has them in cache (on the thread that summed
-    /// them), instead of in a pass of its own over the whole weight. Gradients are left in the parameters as `backward`
-    /// leaves them. Not for updates that need every gradient first, such as clipping by the
-    /// global norm: call `backward`, clip, then `step`.
+    /// them), instead of in a pass of its own over the whole weight. Gradients are left in
+    /// the parameters as `backward` leaves them. Not for updates that need every gradient
+    /// first, such as clipping by the global norm: call `backward`, clip, then `step`.
     ///
     /// # Errors
     /// As [`Sequential::backward`], before any parameter changes.

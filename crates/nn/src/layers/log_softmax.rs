@@ -1,6 +1,6 @@
 //! `LogSoftmax`.
 
-use percept_linalg::{Matrix, Par, log_softmax_rows};
+use percept_linalg::{Matrix, Par, exp_shifted, log_softmax_rows, sum_in_order};
 
 use crate::{Layer, Mode};
 
@@ -37,9 +37,12 @@ impl Layer for LogSoftmax {
         let Some(input_grad) = input_grad else { return };
         input_grad.resize(output.rows(), output.cols());
         for (r, (y, dy)) in output.row_iter().zip(output_grad.row_iter()).enumerate() {
-            let total: f32 = dy.iter().sum();
-            for ((dx, &y), &dy) in input_grad.row_mut(r).iter_mut().zip(y).zip(dy) {
-                *dx = dy - y.exp() * total;
+            let total = sum_in_order(dy);
+            let dx = input_grad.row_mut(r);
+            // `p = e^y` from the exponential the forward pass used (vectorized), into `dx`.
+            exp_shifted(dx, y, 0.0);
+            for (dx, &dy) in dx.iter_mut().zip(dy) {
+                *dx = dy - *dx * total;
             }
         }
     }

@@ -108,6 +108,16 @@ pub trait UpdateRule: Send + Sync {
         0.0
     }
 
+    /// Whether an element whose gradient is `+0.0` keeps its value and its state to the bit
+    /// under this rule, whatever they are (plain SGD with a finite learning rate and no weight
+    /// decay: `w − lr · 0 = w`, `−0.0` and NaN included). The driver then skips the pieces of
+    /// a parameter whose gradient is all `+0.0` without reading or writing them: the rows of
+    /// a first layer's weight for the input features that are zero in the whole batch (the
+    /// border pixels of MNIST). `false`, the default, is always correct.
+    fn zero_gradient_changes_nothing(&self) -> bool {
+        false
+    }
+
     /// Updates `value` in place from `grad`. `step` counts from 1 (Adam's bias correction
     /// needs it); `state` holds the [`UpdateRule::state_buffers`] buffers' pieces for the same
     /// elements, each as long as `value`.
@@ -129,6 +139,9 @@ impl UpdateRule for Box<dyn UpdateRule> {
     }
     fn initial_state(&self, buffer: usize) -> f32 {
         (**self).initial_state(buffer)
+    }
+    fn zero_gradient_changes_nothing(&self) -> bool {
+        (**self).zero_gradient_changes_nothing()
     }
     fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
         (**self).update(step, value, grad, state);
@@ -328,6 +341,7 @@ fn update_rows<R: UpdateRule>(
     let cols = cols.max(1);
     let rows = value.len() / cols;
     let buffers = rule.state_buffers();
+    let skips_zeros = rule.zero_gradient_changes_nothing();
     let value_base = SendPtr(value.as_mut_ptr());
     for_each_row_range(par.above(value.len(), UPDATE_PARALLEL_THRESHOLD), rows, &|block| {
         let (start, len) = (block.start * cols, block.len() * cols);
@@ -338,19 +352,44 @@ fn update_rows<R: UpdateRule>(
         let grad = &grad[start..start + len];
         // A piece at a time, asking for the next piece's lines of `value` first (see
         // `WRITE_AHEAD`); the rule sees pieces of whole elements, which its contract allows.
+        // A piece whose gradient is all zero is neither asked for nor updated when the rule
+        // says that changes nothing.
+        let needed = |piece: &[f32]| !skips_zeros || !all_zero(piece);
         let mut at = 0;
+        let mut this_needed = needed(&grad[..WRITE_AHEAD.min(len)]);
         while at < len {
             let end = (at + WRITE_AHEAD).min(len);
-            percept_linalg::prefetch_for_write(&mut value[end..(end + WRITE_AHEAD).min(len)]);
-            let mut pieces: [&mut [f32]; MAX_STATE_BUFFERS] = Default::default();
-            for (piece, ptr) in pieces.iter_mut().zip(&states.0[..buffers]) {
-                // SAFETY: as above; `at..end` lies within the block.
-                *piece = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start + at), end - at) };
+            let next = end..(end + WRITE_AHEAD).min(len);
+            let next_needed = needed(&grad[next.clone()]);
+            if next_needed {
+                percept_linalg::prefetch_for_write(&mut value[next]);
             }
-            rule.update(step, &mut value[at..end], &grad[at..end], &mut pieces[..buffers]);
-            at = end;
+            if this_needed {
+                let mut pieces: [&mut [f32]; MAX_STATE_BUFFERS] = Default::default();
+                for (piece, ptr) in pieces.iter_mut().zip(&states.0[..buffers]) {
+                    // SAFETY: as above; `at..end` lies within the block.
+                    *piece = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start + at), end - at) };
+                }
+                rule.update(step, &mut value[at..end], &grad[at..end], &mut pieces[..buffers]);
+            }
+            (this_needed, at) = (next_needed, end);
         }
     });
+}
+
+/// Whether every value of `grad` is `+0.0` (all bits clear; `−0.0` is not, since
+/// `−0.0 − lr · −0.0` is `+0.0`). In blocks of 64, stopping after the first block with a
+/// non-zero, so that a piece of a dense layer's gradient costs one block.
+///
+/// Why [`update_rows`] skips such pieces: in a random batch of 32 MNIST images, 41% of the
+/// pixels are zero in every image (29% at batch 256), and plain SGD read and wrote their rows
+/// of the first layer's weight for nothing (a 784 × 512 weight is 1.6 MB, more than a core's cache). Steps
+/// alternating with and without the skip in blocks, in one process (a throwaway harness,
+/// 2026-11-28, medians per pair of blocks): 784-512-256-10 at batch 32 0.968-0.977 on one
+/// and two threads; 784-128-10 at batch 256 0.963-0.993 on two threads (on near and far
+/// cores alike), 0.971 on one.
+fn all_zero(grad: &[f32]) -> bool {
+    grad.chunks(64).all(|block| block.iter().fold(0, |bits, &g| bits | g.to_bits()) == 0)
 }
 
 /// Values [`update_rows`] hands a rule at a time (2 KiB), asking the CPU for write access to

@@ -80,6 +80,15 @@ impl UpdateRule for Sgd {
         usize::from(self.momentum != 0.0)
     }
 
+    /// Plain SGD with a finite, non-negative learning rate and no weight decay: then
+    /// `lr · +0.0` is `+0.0`, and `w − +0.0` is `w` to the bit for every `w`.
+    fn zero_gradient_changes_nothing(&self) -> bool {
+        self.momentum == 0.0
+            && self.weight_decay == 0.0
+            && self.learning_rate.is_finite()
+            && self.learning_rate >= 0.0
+    }
+
     fn update(&self, step: u64, value: &mut [f32], grad: &[f32], state: &mut [&mut [f32]]) {
         let s = *self;
         match state.first_mut() {

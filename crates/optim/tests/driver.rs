@@ -244,3 +244,109 @@ fn an_update_in_pieces_equals_one_call_on_the_whole() {
         assert_ne!(bits(&reference), bits(&vec![0.0; rows * cols]));
     }
 }
+
+/// A rule that halves every value whatever its gradient, and claims (wrongly) that a zero
+/// gradient changes nothing: what the driver skips shows.
+struct HalveClaimingZerosAreNoOps;
+
+impl UpdateRule for HalveClaimingZerosAreNoOps {
+    fn name(&self) -> &'static str {
+        "HalveClaimingZerosAreNoOps"
+    }
+    fn learning_rate(&self) -> f32 {
+        1.0
+    }
+    fn set_learning_rate(&mut self, _: f32) {}
+    fn zero_gradient_changes_nothing(&self) -> bool {
+        true
+    }
+    fn update(&self, _step: u64, value: &mut [f32], _grad: &[f32], _state: &mut [&mut [f32]]) {
+        value.iter_mut().for_each(|v| *v *= 0.5);
+    }
+}
+
+/// Sets a 784-wide layer's weight gradient (rows of 512 values: one piece of the driver's
+/// each) to `grad(row, col)` and its bias gradient to zero, then takes one step.
+fn step_with_weight_grad(optimizer: &mut Optimizer<Box<dyn UpdateRule>>, layer: &mut Linear, grad: &Matrix) {
+    Layer::visit_parameters(layer, &mut |p| {
+        if p.name == "weight" {
+            p.grad.as_mut_slice().copy_from_slice(grad.as_slice());
+        } else {
+            p.grad.as_mut_slice().fill(0.0);
+        }
+    });
+    optimizer.step(layer);
+}
+
+/// Rows 1, 2 and 4 of the gradient are all +0.0, row 3 all −0.0, the others not zero.
+fn gradient_with_zero_rows(rows: usize, cols: usize) -> Matrix {
+    Matrix::from_fn(rows, cols, |r, c| match r {
+        1 | 2 | 4 => 0.0,
+        3 => -0.0,
+        _ => ((r * 7 + c * 3) % 11) as f32 * 0.1 - 0.5,
+    })
+}
+
+/// The driver skips a piece whose gradient is all +0.0 exactly when the rule says that
+/// changes nothing: rows of +0.0 are left alone under such a rule, the row of −0.0 is not.
+#[test]
+fn pieces_of_zero_gradient_are_skipped_when_the_rule_allows() {
+    let (rows, cols) = (6, 512);
+    let weight = Matrix::from_fn(rows, cols, |r, c| (r * cols + c) as f32 + 1.0);
+    let mut layer = Linear::from_parameters(weight.clone(), Matrix::zeros(1, cols));
+    let mut optimizer: Optimizer<Box<dyn UpdateRule>> = Optimizer::new(Box::new(HalveClaimingZerosAreNoOps));
+    step_with_weight_grad(&mut optimizer, &mut layer, &gradient_with_zero_rows(rows, cols));
+    for r in 0..rows {
+        let skipped = matches!(r, 1 | 2 | 4);
+        for (got, was) in layer.weight().row(r).iter().zip(weight.row(r)) {
+            assert_eq!(*got, if skipped { *was } else { was * 0.5 }, "row {r}");
+        }
+    }
+}
+
+/// SGD skips zero rows only where that gives the same bits as updating them: plain SGD with
+/// values that `w − lr · 0` must keep as they are (−0.0, infinities, NaN, a subnormal), and
+/// SGD with weight decay, momentum or an infinite learning rate, whose zero-gradient rows still
+/// move, against one call of the rule on the whole parameter per step. The first step's
+/// gradient is not zero in those rows (but is in the special values' columns), so that
+/// momentum has something to carry into the second.
+#[test]
+fn sgd_skips_zero_gradients_only_where_nothing_changes() {
+    let (rows, cols) = (6, 512);
+    let specials = [-0.0, 0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e-40, 3.5];
+    let weight = Matrix::from_fn(rows, cols, |r, c| {
+        if c < specials.len() { specials[c] } else { ((r * 5 + c) % 13) as f32 * 0.25 - 1.5 }
+    });
+    let second = gradient_with_zero_rows(rows, cols);
+    let first =
+        Matrix::from_fn(
+            rows,
+            cols,
+            |r, c| if c < specials.len() { 0.0 } else { 0.1 + (r + c) as f32 * 1e-3 },
+        );
+    let rules: [fn() -> Box<dyn UpdateRule>; 4] = [
+        || Box::new(Sgd::new(0.1)),
+        || Box::new(Sgd { weight_decay: 0.01, ..Sgd::new(0.1) }),
+        || Box::new(Sgd::momentum(0.1, 0.9)),
+        || Box::new(Sgd::new(f32::INFINITY)),
+    ];
+    let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for make in rules {
+        let rule = make();
+        let mut layer = Linear::from_parameters(weight.clone(), Matrix::zeros(1, cols));
+        let mut optimizer = Optimizer::new(make());
+        let mut reference = weight.as_slice().to_vec();
+        let mut state = vec![vec![0.0f32; rows * cols]; rule.state_buffers()];
+        let mut before_second = Vec::new();
+        for (step, grad) in [(1, &first), (2, &second)] {
+            before_second = reference.clone();
+            step_with_weight_grad(&mut optimizer, &mut layer, grad);
+            let mut pieces: Vec<&mut [f32]> = state.iter_mut().map(Vec::as_mut_slice).collect();
+            rule.update(step, &mut reference, grad.as_slice(), &mut pieces);
+        }
+        assert_eq!(bits(layer.weight().as_slice()), bits(&reference), "{:?}", rule.name());
+        let row_2 = cols * 2..cols * 3;
+        let zero_row_moved = bits(&reference[row_2.clone()]) != bits(&before_second[row_2]);
+        assert_eq!(zero_row_moved, !rule.zero_gradient_changes_nothing(), "{:?}", rule.name());
+    }
+}

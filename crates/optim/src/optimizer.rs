@@ -109,8 +109,8 @@ pub trait UpdateRule: Send + Sync {
     }
 
     /// Whether an element whose gradient is `+0.0` keeps its value and its state to the bit
-    /// under this rule, whatever they are (plain SGD with a finite learning rate and no weight
-    /// decay: `w − lr · 0 = w`, `−0.0` and NaN included). The driver then skips the pieces of
+    /// under this rule, whatever they are (plain SGD with a finite, non-negative learning rate
+    /// and no weight decay: `w − lr · 0 = w`, `−0.0` and NaN included). The driver then skips the pieces of
     /// a parameter whose gradient is all `+0.0` without reading or writing them: the rows of
     /// a first layer's weight for the input features that are zero in the whole batch (the
     /// border pixels of MNIST). `false`, the default, is always correct.
@@ -377,15 +377,15 @@ fn update_rows<R: UpdateRule>(
     });
 }
 
-/// Whether every value of `grad` is `+0.0` (all bits clear; `−0.0` is not, since
-/// `−0.0 − lr · −0.0` is `+0.0`). In blocks of 64, stopping after the first block with a
+/// Whether every value of `grad` is `+0.0` (all bits clear; not `−0.0`, with which SGD turns
+/// a weight of `−0.0` into `+0.0`). In blocks of 64, stopping after the first block with a
 /// non-zero, so that a piece of a dense layer's gradient costs one block.
 ///
 /// Why [`update_rows`] skips such pieces: in a random batch of 32 MNIST images, 41% of the
 /// pixels are zero in every image (29% at batch 256), and plain SGD read and wrote their rows
-/// of the first layer's weight for nothing (a 784 × 512 weight is 1.6 MB, more than a core's cache). Steps
-/// alternating with and without the skip in blocks, in one process (a throwaway harness,
-/// 2026-11-28, medians per pair of blocks): 784-512-256-10 at batch 32 0.968-0.977 on one
+/// of the first layer's weight for nothing (784 × 512 weights are 1.6 MB, more than a core's
+/// own cache). Steps alternating with and without the skip in blocks, in one process (a
+/// throwaway harness, 2026-11-28, medians per pair of blocks): 784-512-256-10 at batch 32 0.968-0.977 on one
 /// and two threads; 784-128-10 at batch 256 0.963-0.993 on two threads (on near and far
 /// cores alike), 0.971 on one.
 fn all_zero(grad: &[f32]) -> bool {

@@ -228,14 +228,7 @@ fn an_update_in_pieces_equals_one_call_on_the_whole() {
         for step in 1..=3 {
             let grad =
                 Matrix::from_fn(rows, cols, |r, c| ((r * 31 + c * 17 + step * 5) % 23) as f32 * 0.1 - 1.1);
-            Layer::visit_parameters(&mut layer, &mut |p| {
-                if p.name == "weight" {
-                    p.grad.as_mut_slice().copy_from_slice(grad.as_slice());
-                } else {
-                    p.grad.as_mut_slice().fill(0.0);
-                }
-            });
-            optimizer.step(&mut layer);
+            step_with_weight_grad(&mut optimizer, &mut layer, &grad);
             let mut pieces: Vec<&mut [f32]> = state.iter_mut().map(Vec::as_mut_slice).collect();
             rule.update(step as u64, &mut reference, grad.as_slice(), &mut pieces);
         }
@@ -265,8 +258,8 @@ impl UpdateRule for HalveClaimingZerosAreNoOps {
     }
 }
 
-/// Sets a 784-wide layer's weight gradient (rows of 512 values: one piece of the driver's
-/// each) to `grad(row, col)` and its bias gradient to zero, then takes one step.
+/// Sets a layer's weight gradient to `grad` and its bias gradient to zero, then takes one
+/// step.
 fn step_with_weight_grad(optimizer: &mut Optimizer<Box<dyn UpdateRule>>, layer: &mut Linear, grad: &Matrix) {
     Layer::visit_parameters(layer, &mut |p| {
         if p.name == "weight" {

@@ -110,10 +110,10 @@ pub trait UpdateRule: Send + Sync {
 
     /// Whether an element whose gradient is `+0.0` keeps its value and its state to the bit
     /// under this rule, whatever they are (plain SGD with a finite, non-negative learning rate
-    /// and no weight decay: `w − lr · 0 = w`, `−0.0` and NaN included). The driver then skips the pieces of
-    /// a parameter whose gradient is all `+0.0` without reading or writing them: the rows of
-    /// a first layer's weight for the input features that are zero in the whole batch (the
-    /// border pixels of MNIST). `false`, the default, is always correct.
+    /// and no weight decay: `w − lr · 0 = w`, `−0.0` and NaN included). The driver then skips
+    /// the pieces of a parameter whose gradient is all `+0.0` without reading or writing them:
+    /// the rows of a first layer's weight for the input features that are zero in the whole
+    /// batch (the border pixels of MNIST). `false`, the default, is always correct.
     fn zero_gradient_changes_nothing(&self) -> bool {
         false
     }
@@ -385,9 +385,9 @@ fn update_rows<R: UpdateRule>(
 /// pixels are zero in every image (29% at batch 256), and plain SGD read and wrote their rows
 /// of the first layer's weight for nothing (784 × 512 weights are 1.6 MB, more than a core's
 /// own cache). Steps alternating with and without the skip in blocks, in one process (a
-/// throwaway harness, 2026-11-28, medians per pair of blocks): 784-512-256-10 at batch 32 0.968-0.977 on one
-/// and two threads; 784-128-10 at batch 256 0.963-0.993 on two threads (on near and far
-/// cores alike), 0.971 on one.
+/// throwaway harness, 2026-11-28, medians per pair of blocks): 784-512-256-10 at batch 32
+/// 0.968-0.977 on one and two threads; 784-128-10 at batch 256 0.963-0.993 on two threads (on
+/// near and far cores alike), 0.971 on one.
 fn all_zero(grad: &[f32]) -> bool {
     grad.chunks(64).all(|block| block.iter().fold(0, |bits, &g| bits | g.to_bits()) == 0)
 }

@@ -5,6 +5,7 @@
 //! payload's length (u64) and CRC-32 (u32), then the payload: a [`Checkpoint`] encoded with
 //! bincode 2 (serde, standard configuration).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -20,8 +21,8 @@ pub const CHECKPOINT_MAGIC: [u8; 8] = *b"PRCPTCKP";
 
 /// The format version this build writes; it reads this version and every earlier one.
 ///
-/// Version 2 added [`Checkpoint::class_names`].
-pub const CHECKPOINT_VERSION: u32 = 2;
+/// Version 2 added [`Checkpoint::class_names`]; version 3 added [`Checkpoint::metadata`].
+pub const CHECKPOINT_VERSION: u32 = 3;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
@@ -50,6 +51,53 @@ pub struct Checkpoint {
     /// output `c`. Set with [`crate::Trainer::class_names`]; `None` in checkpoints of
     /// version 1.
     pub class_names: Option<Vec<String>>,
+    /// Free-form facts about the run, for whoever loads the model: the data set's name
+    /// (`"dataset"`), the recipe it was trained from (`"recipe"`), its test accuracy
+    /// (`"test_accuracy"`), … Set with [`crate::Trainer::metadata`]; empty in checkpoints of
+    /// versions 1 and 2.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The payload of a version 2 checkpoint: [`Checkpoint`] without its metadata.
+#[derive(Deserialize)]
+struct CheckpointV2 {
+    layers: Vec<LayerSpec>,
+    parameters: Vec<SavedTensor>,
+    buffers: Vec<SavedBuffer>,
+    optimizer: OptimizerState,
+    scheduler: Option<Scheduler>,
+    epoch: usize,
+    batch_order: Option<SavedOrder>,
+    history: Vec<SavedEpoch>,
+    class_names: Option<Vec<String>>,
+}
+
+impl From<CheckpointV2> for Checkpoint {
+    fn from(v2: CheckpointV2) -> Self {
+        let CheckpointV2 {
+            layers,
+            parameters,
+            buffers,
+            optimizer,
+            scheduler,
+            epoch,
+            batch_order,
+            history,
+            class_names,
+        } = v2;
+        Self {
+            layers,
+            parameters,
+            buffers,
+            optimizer,
+            scheduler,
+            epoch,
+            batch_order,
+            history,
+            class_names,
+            metadata: BTreeMap::new(),
+        }
+    }
 }
 
 /// The payload of a version 1 checkpoint: [`Checkpoint`] without its class names. bincode
@@ -80,6 +128,7 @@ impl From<CheckpointV1> for Checkpoint {
             batch_order,
             history,
             class_names: None,
+            metadata: BTreeMap::new(),
         }
     }
 }
@@ -270,6 +319,7 @@ impl Checkpoint {
             batch_order: None,
             history: Vec::new(),
             class_names: None,
+            metadata: BTreeMap::new(),
         })
     }
 
@@ -459,6 +509,10 @@ impl Checkpoint {
             let (v1, read): (CheckpointV1, usize) =
                 bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
             (Self::from(v1), read)
+        } else if version == 2 {
+            let (v2, read): (CheckpointV2, usize) =
+                bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
+            (Self::from(v2), read)
         } else {
             bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?
         };

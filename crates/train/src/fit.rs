@@ -74,6 +74,7 @@ pub struct Trainer {
     checkpoint_path: Option<std::path::PathBuf>,
     resume: Option<Checkpoint>,
     class_names: Option<Vec<String>>,
+    metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// When a learning-rate schedule advances.
@@ -98,6 +99,7 @@ impl Trainer {
             checkpoint_path: None,
             resume: None,
             class_names: None,
+            metadata: Default::default(),
         }
     }
 
@@ -122,6 +124,14 @@ impl Trainer {
     /// Resuming from a checkpoint that names its classes otherwise is an error.
     pub fn class_names(&mut self, names: Vec<String>) -> &mut Self {
         self.class_names = Some(names);
+        self
+    }
+
+    /// Records a fact about the run in every checkpoint ([`Checkpoint::metadata`]): the data
+    /// set's name under `"dataset"`, say, so that a server or `percept summary` can show it.
+    /// A resumed run keeps the saved entries that are not set again.
+    pub fn metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata.insert(key.into(), value.into());
         self
     }
 
@@ -193,6 +203,9 @@ impl Trainer {
             }
             if self.class_names.is_none() {
                 self.class_names.clone_from(&checkpoint.class_names);
+            }
+            for (key, value) in &checkpoint.metadata {
+                self.metadata.entry(key.clone()).or_insert_with(|| value.clone());
             }
             checkpoint.load_into(model).map_err(|e| fail(e.to_string()))?;
             optimizer.load_state(checkpoint.optimizer.clone(), model).map_err(|e| fail(e.to_string()))?;
@@ -317,6 +330,7 @@ impl Trainer {
                 checkpoint.batch_order = Some(SavedOrder::from(&order.state()));
                 checkpoint.history = history.epochs.iter().map(SavedEpoch::from).collect();
                 checkpoint.class_names = self.class_names.clone();
+                checkpoint.metadata = self.metadata.clone();
                 checkpoint.save(path).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
             }
             if stop {

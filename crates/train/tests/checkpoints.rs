@@ -239,3 +239,44 @@ const FIXTURE_OUTPUT: [f32; 9] = [
     -0.756269,
     -0.17072265,
 ];
+
+/// The trainer's metadata is in every checkpoint; a resumed run keeps the saved entries it
+/// does not set again, and a version 2 file (the same payload without the trailing map) still
+/// reads, with no metadata.
+#[test]
+fn checkpoints_carry_the_metadata_and_version_2_still_loads() {
+    let dir = scratch("metadata");
+    let path = dir.join("meta.ckpt");
+    let (train, _) = data();
+    let fit = |trainer: &mut Trainer, net: &mut Sequential| {
+        trainer.fit(net, &mut SoftmaxCrossEntropy::new(), &mut Optimizer::new(Adam::new(0.01)), &train, None)
+    };
+    fit(
+        trainer(1).checkpoint_every_epoch(&path).metadata("dataset", "blobs").metadata("note", "a"),
+        &mut model(4),
+    )
+    .expect("trains");
+    let saved = Checkpoint::load(&path).expect("reads");
+    assert_eq!(saved.metadata.get("dataset").map(String::as_str), Some("blobs"));
+    fit(trainer(2).checkpoint_every_epoch(&path).resume(saved.clone()).metadata("note", "b"), &mut model(4))
+        .expect("resumes");
+    let resumed = Checkpoint::load(&path).expect("reads");
+    assert_eq!(resumed.metadata.get("dataset").map(String::as_str), Some("blobs"), "kept");
+    assert_eq!(resumed.metadata.get("note").map(String::as_str), Some("b"), "set again");
+
+    // A version 2 file: bincode writes the fields in order, so version 3's payload without its
+    // last field (an empty map is one zero byte) is version 2's.
+    let mut without = saved.clone();
+    without.metadata.clear();
+    let payload = bincode::serde::encode_to_vec(&without, bincode::config::standard()).expect("encodes");
+    assert_eq!(payload.last(), Some(&0), "an empty map is one byte");
+    let payload = &payload[..payload.len() - 1];
+    let mut bytes = CHECKPOINT_MAGIC.to_vec();
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    let v2 = Checkpoint::from_bytes(&bytes, "v2.ckpt").expect("a version 2 payload reads");
+    assert!(v2.metadata.is_empty());
+    assert_eq!((v2.epoch, v2.parameters.clone()), (saved.epoch, saved.parameters.clone()));
+}

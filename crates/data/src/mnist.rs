@@ -48,6 +48,23 @@ impl Mnist {
         Ok(Self { train: load_split(dir, "train")?, test: load_split(dir, "t10k")? })
     }
 
+    /// Only the training files of `dir` (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`):
+    /// for a run that must not read its test set before training has ended.
+    ///
+    /// # Errors
+    /// As [`Mnist::load`].
+    pub fn load_train(dir: impl AsRef<Path>) -> Result<ImageDataset, DataError> {
+        load_split(dir.as_ref(), "train")
+    }
+
+    /// Only the test files of `dir` (`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`).
+    ///
+    /// # Errors
+    /// As [`Mnist::load`].
+    pub fn load_test(dir: impl AsRef<Path>) -> Result<ImageDataset, DataError> {
+        load_split(dir.as_ref(), "t10k")
+    }
+
     /// Fashion-MNIST from where Debian's `dataset-fashion-mnist` package installs it
     /// ([`FASHION_MNIST_DEBIAN_DIR`]); for another directory, use [`Mnist::load`].
     ///

@@ -6,7 +6,7 @@ use std::time::Instant;
 use percept_data::{BatchOrder, Dataset, Labels};
 use percept_linalg::{Matrix, Par, SparseRows, argmax, for_each_row_range};
 use percept_nn::{Loss, Mode, NnError, SPARSE_INPUT_MAX_DENSITY, Sequential, Targets};
-use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule};
+use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule, clip_grad_norm, clip_grad_value};
 
 use crate::{
     BatchRecord, Callback, Checkpoint, Control, EpochRecord, History, SavedEpoch, SavedOrder, TrainError,
@@ -75,6 +75,14 @@ pub struct Trainer {
     resume: Option<Checkpoint>,
     class_names: Option<Vec<String>>,
     metadata: std::collections::BTreeMap<String, String>,
+    clip: Clip,
+}
+
+/// Gradient clipping before each step ([`Trainer::clip_grad_norm`], [`Trainer::clip_grad_value`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Clip {
+    norm: Option<f32>,
+    value: Option<f32>,
 }
 
 /// When a learning-rate schedule advances.
@@ -100,6 +108,7 @@ impl Trainer {
             resume: None,
             class_names: None,
             metadata: Default::default(),
+            clip: Clip::default(),
         }
     }
 
@@ -124,6 +133,21 @@ impl Trainer {
     /// Resuming from a checkpoint that names its classes otherwise is an error.
     pub fn class_names(&mut self, names: Vec<String>) -> &mut Self {
         self.class_names = Some(names);
+        self
+    }
+
+    /// Rescales the gradients before every step so that their global L2 norm is at most
+    /// `max_norm` (`torch.nn.utils.clip_grad_norm_`). The step then runs after the whole
+    /// backward pass instead of inside it, since the norm needs every gradient first.
+    pub fn clip_grad_norm(&mut self, max_norm: f32) -> &mut Self {
+        self.clip.norm = Some(max_norm);
+        self
+    }
+
+    /// Clamps every gradient value to `[-clip_value, clip_value]` before every step
+    /// (`torch.nn.utils.clip_grad_value_`).
+    pub fn clip_grad_value(&mut self, clip_value: f32) -> &mut Self {
+        self.clip.value = Some(clip_value);
         self
     }
 
@@ -181,6 +205,7 @@ impl Trainer {
             check_data(model, validation, "validation")?;
         }
         let config = self.config;
+        let clip = self.clip;
         let mut order = if config.shuffle {
             BatchOrder::shuffled(train.len(), config.batch_size, config.seed)
         } else {
@@ -251,7 +276,18 @@ impl Trainer {
                         return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
                     }
                     correct += hits.unwrap_or_else(|| count_correct(output, labels));
-                    optimizer.backward_and_step(model, output_grad)?;
+                    if clip == Clip::default() {
+                        optimizer.backward_and_step(model, output_grad)?;
+                    } else {
+                        model.backward(output_grad)?;
+                        if let Some(max_norm) = clip.norm {
+                            clip_grad_norm(model, max_norm);
+                        }
+                        if let Some(clip_value) = clip.value {
+                            clip_grad_value(model, clip_value);
+                        }
+                        optimizer.step(model);
+                    }
                     Ok(value)
                 };
                 let value = match batches.peek() {

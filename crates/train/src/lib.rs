@@ -33,6 +33,7 @@ mod interop;
 mod metrics;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod recipe;
 
 pub use callbacks::{BatchRecord, Callback, Control, EarlyStopping, Monitor};
 pub use checkpoint::{
@@ -46,3 +47,4 @@ pub use interop::{InteropError, export_safetensors, import_safetensors, state_di
 pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};
 #[cfg(feature = "plot")]
 pub use plot::{PlotError, WeightLog, WeightWatch, plot_decision_boundary, plot_history};
+pub use recipe::{Recipe, RecipeError, RecipeOutcome, RunOptions};

@@ -32,7 +32,7 @@ fn model(seed: u64) -> Sequential {
         .and_then(|m| m.add(BatchNorm1d::new(16)))
         .and_then(|m| m.add(ReLU))
         .and_then(|m| m.add(LayerNorm::new(16)))
-        .and_then(|m| m.add(Dropout::new(0.2, seed + 100)))
+        .and_then(|m| m.add(Dropout::seeded(0.2, seed + 100)))
         .and_then(|m| m.add(Linear::new(16, 3, &mut rng)))
         .expect("sizes chain");
     model

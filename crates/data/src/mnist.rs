@@ -45,7 +45,26 @@ impl Mnist {
     /// [`DataError`] naming the file that is missing, truncated, corrupt or inconsistent.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, DataError> {
         let dir = dir.as_ref();
-        Ok(Self { train: load_split(dir, "train")?, test: load_split(dir, "t10k")? })
+        Ok(Self { train: Self::load_train(dir)?, test: Self::load_test(dir)? })
+    }
+
+    /// The training set of `dir` alone (`train-images-idx3-ubyte` and
+    /// `train-labels-idx1-ubyte`, under the names [`Mnist::load`] accepts): the test files
+    /// are not opened, so that nothing can look at them before training is done.
+    ///
+    /// # Errors
+    /// As [`Mnist::load`], for the two training files.
+    pub fn load_train(dir: impl AsRef<Path>) -> Result<ImageDataset, DataError> {
+        load_split(dir.as_ref(), "train")
+    }
+
+    /// The test set of `dir` alone (`t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`),
+    /// for measuring a trained model once.
+    ///
+    /// # Errors
+    /// As [`Mnist::load`], for the two test files.
+    pub fn load_test(dir: impl AsRef<Path>) -> Result<ImageDataset, DataError> {
+        load_split(dir.as_ref(), "t10k")
     }
 
     /// Fashion-MNIST from where Debian's `dataset-fashion-mnist` package installs it

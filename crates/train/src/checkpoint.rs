@@ -26,6 +26,22 @@ pub const CHECKPOINT_VERSION: u32 = 3;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
+/// The most bytes of text (names, class names, metadata) a checkpoint may hold in all.
+///
+/// bincode allocates a text's declared length before reading it (`vec![0; len]`), so a
+/// file with a valid checksum that declares a name of 2⁴⁰ bytes would abort the reader;
+/// with this limit such a file is refused as corrupt. Numbers (parameters, buffers) are not
+/// counted: serde's sequences grow as they are read, and never allocate what a length
+/// merely declares.
+const MAX_TEXT_BYTES: usize = 256 << 20;
+
+/// How payloads are decoded: bincode's standard configuration, texts limited.
+const DECODING: bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_TEXT_BYTES>,
+> = bincode::config::standard().with_limit::<MAX_TEXT_BYTES>();
+
 /// A saved run: the model (architecture, parameters, buffers), the optimizer's and the
 /// schedule's state, the epoch, the batch order's state and the history so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -611,14 +627,14 @@ impl Checkpoint {
         };
         let (checkpoint, read) = if version == 1 {
             let (v1, read): (CheckpointV1, usize) =
-                bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
+                bincode::serde::decode_from_slice(payload, DECODING).map_err(corrupt)?;
             (Self::from(v1), read)
         } else if version == 2 {
             let (v2, read): (CheckpointV2, usize) =
-                bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
+                bincode::serde::decode_from_slice(payload, DECODING).map_err(corrupt)?;
             (Self::from(v2), read)
         } else {
-            bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?
+            bincode::serde::decode_from_slice(payload, DECODING).map_err(corrupt)?
         };
         if read != payload.len() {
             return Err(CheckpointError::Corrupt { path, reason: "payload longer than its contents".into() });

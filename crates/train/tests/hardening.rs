@@ -80,6 +80,39 @@ fn layers_declaring_more_than_the_file_holds_are_refused_before_allocating() {
     assert!(err.contains("layer 3 (Dropout) has probability NaN"), "{err}");
 }
 
+/// A checkpoint `good` (its bytes) with its first parameter's name (`"weight"`) declared
+/// 2⁴⁰ bytes long and a valid checksum.
+fn with_huge_name(good: &[u8]) -> Vec<u8> {
+    let payload = &good[24..];
+    let at = payload.windows(7).position(|w| w == b"\x06weight").expect("the first parameter's name");
+    // bincode's variable-length integers: 253 announces a u64.
+    let mut forged = payload[..at].to_vec();
+    forged.push(253);
+    forged.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    forged.extend_from_slice(&payload[at + 1..]);
+    let mut bytes = CHECKPOINT_MAGIC.to_vec();
+    bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(forged.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&forged).to_le_bytes());
+    bytes.extend_from_slice(&forged);
+    bytes
+}
+
+/// A name declared 2⁴⁰ bytes long (bincode would allocate that before reading it) is refused
+/// as corrupt, not allocated.
+#[test]
+fn texts_declaring_more_than_the_file_holds_are_refused() {
+    let dir = scratch("huge_text");
+    let path = dir.join("good.ckpt");
+    Checkpoint::of_model(&mut mlp(0), Optimizer::new(Sgd::new(0.1)).state())
+        .expect("percept layers")
+        .save(&path)
+        .expect("writes");
+    let forged = with_huge_name(&std::fs::read(&path).expect("written"));
+    let err = Checkpoint::from_bytes(&forged, "forged.ckpt").unwrap_err();
+    assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err:?}");
+}
+
 /// `--lr 1e6`: the loss explodes while staying finite. The run stops with `Diverged`, and the
 /// good checkpoint at the path is left byte for byte as it was.
 #[test]

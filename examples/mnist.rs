@@ -235,7 +235,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     if let Some(dir) = &args.plot {
         let (curves, weights) = (dir.join("curves.svg"), dir.join("weights.svg"));
-        plot_history(&history, &curves)?;
+        percept::train::plot_history_labelled(&history, &curves, "test")?;
         watch.plot(&weights)?;
         if !args.json {
             println!("plots: {} and {}", curves.display(), weights.display());

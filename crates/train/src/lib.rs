@@ -50,5 +50,7 @@ pub use history::{EpochRecord, History, progress_line, progress_line_labelled};
 pub use interop::{InteropError, export_safetensors, import_safetensors, state_dict_names};
 pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};
 #[cfg(feature = "plot")]
-pub use plot::{PlotError, WeightLog, WeightWatch, plot_decision_boundary, plot_history};
+pub use plot::{
+    PlotError, WeightLog, WeightWatch, plot_decision_boundary, plot_history, plot_history_labelled,
+};
 pub use save_load::SaveLoad;

@@ -437,8 +437,9 @@ fn check_model_size(inputs: usize, hidden: &[usize], outputs: usize) -> Result<(
     match parameters {
         Some(count) if count <= MAX_PARAMETERS => Ok(()),
         _ => Err(format!(
-            "--hidden: a network of {inputs} inputs, hidden layers {hidden:?} and {outputs} outputs would have {} \
-             parameters; percept train builds at most {} ({} MB of weights, several times that to train)",
+            "--hidden: a network of {inputs} inputs, hidden layers {hidden:?} and {outputs} outputs would \
+             have {} parameters; percept train builds at most {} ({} MB of weights, several times that to \
+             train)",
             parameters.map_or_else(|| "more".to_string(), group_thousands),
             group_thousands(MAX_PARAMETERS),
             MAX_PARAMETERS * 4 / 1_000_000

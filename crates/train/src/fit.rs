@@ -1,9 +1,8 @@
 //! The fit loop and evaluation.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-use std::io::Write as _;
 
 use percept_data::{BatchOrder, Dataset, Labels, Subset, split_for_validation};
 use percept_linalg::{Matrix, Par, SparseRows, argmax, for_each_row_range};
@@ -130,10 +129,10 @@ impl Trainer {
     /// Stops training with [`TrainError::Diverged`] when a batch's loss or an epoch's mean
     /// training loss rises above `factor` times the loss at the start of the run (the first
     /// batch's, or the first saved epoch's when resuming; at least 1), or when a parameter
-    /// holds a NaN or an infinity after an epoch. A batch whose loss is NaN or infinite stops training at once
-    /// ([`TrainError::NonFiniteLoss`]). Either way, the diverged epoch is never saved over the
-    /// last checkpoint. The default factor is [`DEFAULT_DIVERGENCE_FACTOR`]; `None` keeps
-    /// only the checks for NaN and infinity.
+    /// holds a NaN or an infinity after an epoch. A batch whose loss is NaN or infinite stops
+    /// training at once ([`TrainError::NonFiniteLoss`]). Either way, the diverged epoch is
+    /// never saved over the last checkpoint. The default factor is
+    /// [`DEFAULT_DIVERGENCE_FACTOR`]; `None` keeps only the checks for NaN and infinity.
     pub fn divergence_factor(&mut self, factor: Option<f32>) -> &mut Self {
         self.divergence_factor = factor;
         self

@@ -108,8 +108,8 @@ pub fn progress_line(record: &EpochRecord, epochs: usize) -> String {
 ///
 /// ```
 /// use percept_train::{EpochRecord, progress_line_labelled};
-/// let record = EpochRecord { epoch: 3, train_loss: 0.1234, train_accuracy: Some(0.961), validation_loss: Some(0.11),
-///     validation_accuracy: Some(0.967), train_seconds: 2.31, learning_rate: 0.1 };
+/// let record = EpochRecord { epoch: 3, train_loss: 0.1234, train_accuracy: Some(0.961),
+///     validation_loss: Some(0.11), validation_accuracy: Some(0.967), train_seconds: 2.31, learning_rate: 0.1 };
 /// assert_eq!(progress_line_labelled(&record, 10, "test"),
 ///     "epoch   3/10  loss 0.1234  acc  96.10%  test_loss 0.1100  test_acc  96.70%  2.31 s");
 /// ```

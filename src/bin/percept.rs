@@ -666,7 +666,7 @@ fn train(args: TrainArgs) -> Result<(), Error> {
             "\ntest: loss {:.4}, accuracy {:.2}% on the {} test images (measured once, after training)",
             result.loss,
             100.0 * accuracy,
-            test.len()
+            group_thousands(test.len())
         );
         metadata.push(("test_accuracy".to_string(), accuracy.to_string()));
     }

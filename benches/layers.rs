@@ -89,7 +89,7 @@ fn activations(c: &mut Criterion) {
         Box::new(Softplus::default()),
         Box::new(SiLU),
         Box::new(LogSoftmax),
-        Box::new(Dropout::new(0.5, 0)),
+        Box::new(Dropout::seeded(0.5, 0)),
     ];
     for mut layer in layers {
         for &(batch, features) in &[(64, 128), (256, 128), (64, 512), (256, 512)] {

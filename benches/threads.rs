@@ -103,8 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     model.add(Linear::new(784, hidden, &mut rng))?.add(ReLU)?.add(Linear::new(hidden, 10, &mut rng))?;
     let mut optimizer = Optimizer::new(Sgd::new(0.1));
     let log = Rc::new(RefCell::new(Log::default()));
-    let config =
-        FitConfig { epochs, batch_size: batch, seed: 0, shuffle: true, verbose: false, drop_last: false };
+    let config = FitConfig { epochs, batch_size: batch, seed: 0, verbose: false, ..Default::default() };
     let mut trainer = Trainer::new(config);
     percept::set_threads(1)?;
     trainer.callback(Alternate {

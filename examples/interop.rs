@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+use clap::Parser;
 use percept::data::make_blobs;
 use percept::linalg::Matrix;
 use percept::prelude::*;
@@ -38,9 +39,18 @@ fn json_rows(m: &Matrix) -> String {
     format!("[{}]", rows.join(", "))
 }
 
+/// Train a small model, export it as safetensors with PyTorch's names, and import a file
+/// PyTorch wrote (scripts/check_safetensors.py compares both sides).
+#[derive(Parser)]
+struct Args {
+    /// Folder for percept.safetensors, input.json and percept_output.json (created if
+    /// needed); if it holds torch.safetensors, that is loaded too.
+    dir: PathBuf,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: interop DIR")?);
-    std::fs::create_dir_all(&dir)?;
+    let dir = Args::parse().dir;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let data = make_blobs(600, &[[0.0, 0.0], [3.0, 3.0], [-3.0, 3.0]], 1.0, 1);
     let mut model = architecture(0)?;
     let config =

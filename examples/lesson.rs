@@ -14,8 +14,14 @@
 //!
 //! The lesson's numbers come from numpy's random stream; ours differ in detail, not in kind.
 
+use clap::Parser;
 use percept::linalg::Matrix;
 use percept::prelude::*;
+
+/// The lesson's notebook retold with percept: a linear classifier written out step by step,
+/// the same as a `Sequential`, then a hidden layer. Takes no options.
+#[derive(Parser)]
+struct Args {}
 
 /// The lesson's `train_epoch`: batches in order, forward, loss, backward, update.
 fn train_epoch(
@@ -44,6 +50,7 @@ fn loss_and_accuracy(net: &mut Sequential, data: &InMemoryDataset) -> Result<(f3
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Args::parse();
     // 1. The data: make_classification(n_samples=100, n_features=2, flip_y=0.2), 80/20.
     let data =
         make_classification(&Classification { samples: 100, flip_y: 0.2, seed: 0, ..Default::default() });

@@ -191,11 +191,14 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         epochs: args.epochs,
         batch_size: args.batch,
         seed: args.seed,
-        shuffle: true,
         verbose: !args.json && !args.quiet,
-        drop_last: false,
+        ..Default::default()
     };
     let mut trainer = Trainer::new(config);
+    // The test set is watched after every epoch as a benchmark (the peers' scripts print it
+    // the same way): it chooses nothing (no early stopping, no plateau schedule), and the
+    // progress lines call it what it is.
+    trainer.validation_label("test");
     match args.schedule {
         ScheduleKind::None => {}
         ScheduleKind::Cosine => {
@@ -232,7 +235,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     if let Some(dir) = &args.plot {
         let (curves, weights) = (dir.join("curves.svg"), dir.join("weights.svg"));
-        plot_history(&history, &curves)?;
+        percept::train::plot_history_labelled(&history, &curves, "test")?;
         watch.plot(&weights)?;
         if !args.json {
             println!("plots: {} and {}", curves.display(), weights.display());

@@ -6,10 +6,16 @@
 //! cargo run --release --example regression
 //! ```
 
+use clap::Parser;
 use percept::data::InMemoryDataset;
 use percept::linalg::Matrix;
 use percept::prelude::*;
 use rand::RngExt;
+
+/// An MLP learns a noisy sine wave with the mean squared error; prints the test MSE and MAE
+/// of three sizes of network. Takes no options.
+#[derive(Parser)]
+struct Args {}
 
 /// `n` points `x` uniform on `[−π, π]` with `y = sin(2x) + x/2 + noise` (normal, std `noise`).
 fn noisy_function(n: usize, noise: f32, seed: u64) -> InMemoryDataset {
@@ -36,6 +42,7 @@ fn model(hidden: &[usize], seed: u64) -> Result<Sequential, NnError> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Args::parse();
     let train = noisy_function(2000, 0.1, 1);
     let test = noisy_function(500, 0.1, 2);
     println!(

@@ -7,10 +7,26 @@
 //! cargo run --release --example toy_sets -- --csv data      # and each data set as CSV (two-moons.csv, …)
 //! ```
 
+use std::path::PathBuf;
+
+use clap::Parser;
 use percept::data::{
     InMemoryDataset, make_circles, make_moons, make_spirals, make_xor, split_indices, write_csv,
 };
 use percept::prelude::*;
+
+/// The same small MLP on two moons, two circles, three spirals and XOR, with and without a
+/// hidden layer: depth bends the decision boundary.
+#[derive(Parser)]
+struct Args {
+    /// Also draw each model's decision map as SVG into this folder (created if needed).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Also write each data set as CSV into this folder (two-moons.csv, …; columns x, y,
+    /// class).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
 
 /// Test accuracy and the trained model.
 fn train_and_test(
@@ -42,15 +58,7 @@ fn train_and_test(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut plot_dir, mut csv_dir) = (None, None);
-    for pair in args.chunks(2) {
-        match pair {
-            [flag, dir] if flag == "--plot" => plot_dir = Some(std::path::PathBuf::from(dir)),
-            [flag, dir] if flag == "--csv" => csv_dir = Some(std::path::PathBuf::from(dir)),
-            _ => return Err("usage: toy_sets [--plot DIR] [--csv DIR]".into()),
-        }
-    }
+    let Args { plot: plot_dir, csv: csv_dir } = Args::parse();
     for dir in plot_dir.iter().chain(&csv_dir) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }

@@ -54,7 +54,7 @@ pub mod prelude {
     pub use percept_data::{
         Augmentation, Augmented, BatchOrder, Classification, CsvOptions, DataError, Dataset, ImageDataset,
         InMemoryDataset, LabelColumn, Labels, MinMaxScaler, Mnist, Standardizer, Subset, Task,
-        make_classification, read_csv, split_indices,
+        make_classification, read_csv, split_for_validation, split_indices,
     };
     pub use percept_linalg::{Matrix, Par};
     pub use percept_nn::{
@@ -68,7 +68,8 @@ pub mod prelude {
         clip_grad_value,
     };
     pub use percept_train::{
-        EpochRecord, Evaluation, FitConfig, History, StepEvery, TrainError, Trainer, evaluate,
+        Checkpoint, EpochRecord, Evaluation, FitConfig, History, SaveLoad, StepEvery, TrainError, Trainer,
+        evaluate,
     };
     #[cfg(feature = "plot")]
     pub use percept_train::{PlotError, WeightWatch, plot_decision_boundary, plot_history};

@@ -336,7 +336,7 @@ fn predicting_digits_from_pgm_png_and_idx() {
     let (mut x, mut y) = (Matrix::default(), Labels::default());
     mnist.test.gather(&[0], &mut x, &mut y);
     assert_eq!(y, Labels::Classes(vec![7]));
-    let pixels = mnist.test.image(0).to_vec();
+    let pixels = mnist.test.image_bytes(0).to_vec();
     let mut pgm = b"P5\n# a seven\n28 28\n255\n".to_vec();
     pgm.extend_from_slice(&pixels);
     std::fs::write(dir.join("seven.pgm"), pgm).unwrap();

@@ -107,7 +107,16 @@ fn a_diverging_loss_stops_training_with_the_epoch_and_batch() {
     let mut model = Sequential::new();
     model.add(Linear::new(2, 2, &mut seeded_rng(0))).expect("one layer");
     let config = FitConfig { epochs: 50, batch_size: 8, verbose: false, ..Default::default() };
+    // By default the loss is caught exploding, long before it overflows.
     let err = Trainer::new(config)
+        .fit(&mut model, &mut Mse, &mut Optimizer::new(Sgd::new(1e6)), &train, None)
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { epoch: 1, .. }), "{err}");
+    // Without that check, it runs until the loss is no longer a number.
+    let mut model = Sequential::new();
+    model.add(Linear::new(2, 2, &mut seeded_rng(0))).expect("one layer");
+    let err = Trainer::new(config)
+        .divergence_factor(None)
         .fit(&mut model, &mut Mse, &mut Optimizer::new(Sgd::new(1e6)), &train, None)
         .unwrap_err();
     assert!(matches!(err, TrainError::NonFiniteLoss { .. }), "{err}");

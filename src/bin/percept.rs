@@ -9,6 +9,7 @@
 //! percept summary --model mnist.ckpt
 //! ```
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,18 +17,35 @@ use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use percept::data::{
     CsvData, CsvOptions, InMemoryDataset, LabelColumn, Mnist, Subset, Task, read_csv, read_csv_features,
-    read_idx, split_indices,
+    read_idx, split_for_validation,
 };
 use percept::linalg::{Matrix, softmax_row};
-use percept::optim::OptimizerKind;
+use percept::optim::{OptimizerKind, Plateau};
 use percept::prelude::*;
 use percept::train::{
     Checkpoint, ConfusionMatrix, EarlyStopping, Monitor, export_safetensors, mean_absolute_error,
     mean_squared_error,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 type Error = Box<dyn std::error::Error>;
+
+/// Prints a line to standard output; a line that cannot be written (`> /dev/full`) is an
+/// error of the command (`println!` would panic). A closed pipe (`| head`) ends the process
+/// quietly through SIGPIPE (see `main`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(|e| format!("writing to standard output: {e}"))?
+    };
+}
+
+/// Prints a note to standard error (which nothing can stop: a note that cannot be written
+/// is dropped).
+macro_rules! note {
+    ($($arg:tt)*) => {
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    };
+}
 
 #[derive(Parser)]
 #[command(name = "percept", version, about = "Train and use feed-forward networks from the command line")]
@@ -52,7 +70,8 @@ enum Command {
 }
 
 /// Training settings: every flag can also come from a TOML file (`--config`) with the same
-/// names (underscores for dashes); flags given on the command line win.
+/// names (`early_stopping` or `early-stopping`; `hidden = "128,64"` or `[128, 64]`); flags
+/// given on the command line win.
 #[derive(Args, Deserialize, Default, Clone)]
 #[serde(default, deny_unknown_fields)]
 struct TrainArgs {
@@ -75,6 +94,7 @@ struct TrainArgs {
     standardize: Option<bool>,
     /// Hidden layer sizes, e.g. 128,64 (empty for none).
     #[arg(long)]
+    #[serde(deserialize_with = "hidden_sizes")]
     hidden: Option<String>,
     /// Activation after each hidden layer.
     #[arg(long, value_enum)]
@@ -85,16 +105,22 @@ struct TrainArgs {
     /// Optimizer: sgd (default), momentum, nesterov, adam, adamw, rmsprop, adagrad.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(OptimizerKind::NAMES).map(|s| s.parse::<OptimizerKind>().expect("a listed name")))]
     optimizer: Option<OptimizerKind>,
-    /// Learning rate (default 0.1 for SGD variants, 0.001 for the adaptive ones).
-    #[arg(long)]
+    /// Learning rate (default 0.1 for SGD variants, 0.001 for the adaptive ones). A resumed
+    /// run keeps the rate (and schedule) saved in its checkpoint.
+    #[arg(long, value_parser = positive_number)]
+    #[serde(deserialize_with = "positive")]
     lr: Option<f32>,
     /// Momentum for momentum and nesterov (default 0.9), and for rmsprop (default none).
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative_number)]
+    #[serde(deserialize_with = "non_negative")]
     momentum: Option<f32>,
     /// Weight decay.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative_number)]
+    #[serde(alias = "weight-decay", deserialize_with = "non_negative")]
     weight_decay: Option<f32>,
-    /// Learning-rate schedule, stepped per epoch.
+    /// Learning-rate schedule, stepped per epoch: cosine annealing to 0, a tenfold decay
+    /// every third of the run, or plateau (a tenfold cut when the validation loss has not
+    /// improved for 2 epochs, as PyTorch's ReduceLROnPlateau).
     #[arg(long, value_enum)]
     schedule: Option<ScheduleKind>,
     /// Epochs (default 10).
@@ -117,11 +143,14 @@ struct TrainArgs {
     resume: Option<bool>,
     /// Stop after this many epochs without a better validation loss, keeping the best.
     #[arg(long)]
+    #[serde(alias = "early-stopping")]
     early_stopping: Option<usize>,
-    /// Fraction of a CSV file held out for validation (default 0.2; IDX directories use
-    /// their test files).
-    #[arg(long)]
-    validation: Option<f64>,
+    /// Fraction of the training data held out for validation (default 0.1 with
+    /// --early-stopping or --schedule plateau, which choose on it; none otherwise). An IDX
+    /// directory's test files are read only after training, and measured once.
+    #[arg(long, alias = "validation", value_parser = fraction)]
+    #[serde(alias = "validation-split", alias = "validation", deserialize_with = "fraction_setting")]
+    validation_split: Option<f64>,
     /// Only the final result.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     quiet: Option<bool>,
@@ -155,6 +184,7 @@ enum ScheduleKind {
     None,
     Cosine,
     Step,
+    Plateau,
 }
 
 #[derive(Args)]
@@ -238,10 +268,90 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// A learning rate: a number above 0 (NaN and infinities are refused here, not reported
+/// later as a diverged run).
+fn positive_number(text: &str) -> Result<f32, String> {
+    let value: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    check_positive(value)
+}
+
+fn check_positive(value: f32) -> Result<f32, String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a finite number above 0"))
+    }
+}
+
+/// A momentum or weight decay: a finite number, 0 or more.
+fn non_negative_number(text: &str) -> Result<f32, String> {
+    let value: f32 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    check_non_negative(value)
+}
+
+fn check_non_negative(value: f32) -> Result<f32, String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a finite number of 0 or more"))
+    }
+}
+
+/// A fraction of the data: at least 0, below 1.
+fn fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    check_fraction(value)
+}
+
+fn check_fraction(value: f64) -> Result<f64, String> {
+    if (0.0..1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a fraction of at least 0 and below 1"))
+    }
+}
+
+/// `lr` in a config file, checked as `--lr` is.
+fn positive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f32>, D::Error> {
+    let value = f32::deserialize(deserializer)?;
+    check_positive(value).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `momentum` and `weight_decay` in a config file, checked as the flags are.
+fn non_negative<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f32>, D::Error> {
+    let value = f32::deserialize(deserializer)?;
+    check_non_negative(value).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `validation_split` in a config file, checked as the flag is.
+fn fraction_setting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    check_fraction(value).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// `hidden` in a config file: `"512,256"` as on the command line, or `[512, 256]`.
+fn hidden_sizes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Sizes {
+        Text(String),
+        List(Vec<u64>),
+    }
+    Ok(Some(match Sizes::deserialize(deserializer) {
+        Ok(Sizes::Text(text)) => text,
+        Ok(Sizes::List(sizes)) => sizes.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+        Err(_) => {
+            return Err(serde::de::Error::custom(
+                "hidden takes layer sizes as a list, [512, 256], or as text, \"512,256\"",
+            ));
+        }
+    }))
 }
 
 /// Settings from the command line over those of the config file.
@@ -272,7 +382,7 @@ fn merged(cli: TrainArgs) -> Result<TrainArgs, Error> {
         checkpoint,
         resume,
         early_stopping,
-        validation,
+        validation_split,
         quiet,
         plot
     ))
@@ -290,44 +400,118 @@ fn csv_options(label: Option<&str>, regression: bool) -> CsvOptions {
     }
 }
 
+/// The widest hidden layer `percept train` builds: wider ones are refused up front rather
+/// than allocated (a batch of 64 through a layer of 2²⁰ units is already 256 MB per buffer).
+const MAX_LAYER_SIZE: usize = 1 << 20;
+
+/// The most parameters `percept train` builds: 400 MB of weights, and several times that to
+/// train (gradients, the optimizer's state).
+const MAX_PARAMETERS: usize = 100_000_000;
+
 fn parse_hidden(text: &str) -> Result<Vec<usize>, Error> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| match s.parse::<usize>() {
+            Ok(n) if n > MAX_LAYER_SIZE => Err(format!(
+                "--hidden: a layer of {n} units is wider than percept train builds ({} at most)",
+                group_thousands(MAX_LAYER_SIZE)
+            )
+            .into()),
             Ok(n) if n > 0 => Ok(n),
             _ => Err(format!("--hidden: {s:?} is not a positive layer size (expected e.g. 128,64)").into()),
         })
         .collect()
 }
 
+/// Refuses a network of more than [`MAX_PARAMETERS`] before anything is allocated.
+fn check_model_size(inputs: usize, hidden: &[usize], outputs: usize) -> Result<(), Error> {
+    let mut parameters = Some(0usize);
+    let mut width = inputs;
+    for &size in hidden.iter().chain([&outputs]) {
+        parameters = parameters
+            .zip(width.checked_mul(size).and_then(|w| w.checked_add(size)))
+            .and_then(|(total, layer)| total.checked_add(layer));
+        width = size;
+    }
+    match parameters {
+        Some(count) if count <= MAX_PARAMETERS => Ok(()),
+        _ => Err(format!(
+            "--hidden: a network of {inputs} inputs, hidden layers {hidden:?} and {outputs} outputs would \
+             have {} parameters; percept train builds at most {} ({} MB of weights, several times that to \
+             train)",
+            parameters.map_or_else(|| "more".to_string(), group_thousands),
+            group_thousands(MAX_PARAMETERS),
+            MAX_PARAMETERS * 4 / 1_000_000
+        )
+        .into()),
+    }
+}
+
+/// `1234567` → `"1,234,567"`.
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn train(args: TrainArgs) -> Result<(), Error> {
     let args = merged(args)?;
     if let Some(threads) = args.threads {
-        percept::set_threads(threads)?;
+        percept::set_threads(threads).map_err(|e| format!("--threads: {e}"))?;
     }
     let data = args.data.clone().ok_or("train needs --data (an IDX directory or a CSV file)")?;
     let regression = args.regression.unwrap_or(false);
     let seed = args.seed.unwrap_or(0);
     let quiet = args.quiet.unwrap_or(false);
-    // Training and validation sets, borrowed from whatever was loaded.
-    let mnist;
+    let epochs = args.epochs.unwrap_or(10);
+    let batch_size = args.batch.unwrap_or(64);
+    if batch_size == 0 || epochs == 0 {
+        return Err("--batch and --epochs must be at least 1".into());
+    }
+    let schedule = args.schedule.unwrap_or(ScheduleKind::None);
+    // Early stopping and a plateau schedule choose on validation data: held out of the
+    // training data, never the test set.
+    let chooses = args.early_stopping.is_some() || schedule == ScheduleKind::Plateau;
+    let validation_split = args.validation_split.unwrap_or(if chooses { 0.1 } else { 0.0 });
+    let hidden = parse_hidden(args.hidden.as_deref().unwrap_or("128"))?;
+    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| PathBuf::from("model.ckpt"));
+    // The training data. An IDX directory's test files wait until training is done.
+    let images;
     let csv;
     let mut class_names = None;
-    let (train_set, validation_set): (Box<dyn Dataset + '_>, Box<dyn Dataset + '_>) = if data.is_dir() {
-        mnist = Mnist::load(&data)?;
-        (Box::new(&mnist.train), Box::new(&mnist.test))
+    let all: &dyn Dataset = if data.is_dir() {
+        images = Mnist::load_train(&data)?;
+        &images
     } else {
         let file = read_csv(&data, &csv_options(args.label.as_deref(), regression))?;
         class_names = file.class_names;
         csv = file.dataset;
-        let stratify = match csv.labels() {
-            Labels::Classes(c) => Some(c.as_slice()),
-            Labels::Values(_) => None,
-        };
-        let (train_idx, validation_idx) =
-            split_indices(csv.len(), args.validation.unwrap_or(0.2), seed, stratify);
-        (Box::new(Subset::new(&csv, train_idx)), Box::new(Subset::new(&csv, validation_idx)))
+        &csv
+    };
+    let split;
+    let (train_set, validation_set): (&dyn Dataset, Option<&dyn Dataset>) = if validation_split > 0.0 {
+        let (kept, held) = split_for_validation(all, validation_split, seed);
+        if kept.is_empty() || held.is_empty() {
+            return Err(format!(
+                "--validation-split {validation_split} of {} samples leaves {} for training and {} for \
+                 validation; both need at least one",
+                all.len(),
+                kept.len(),
+                held.len()
+            )
+            .into());
+        }
+        split = (Subset::new(all, kept), Subset::new(all, held));
+        (&split.0, Some(&split.1))
+    } else {
+        (all, None)
     };
     let outputs = match train_set.num_classes() {
         Some(classes) => classes,
@@ -340,8 +524,7 @@ fn train(args: TrainArgs) -> Result<(), Error> {
             }
         }
     };
-    let hidden = parse_hidden(args.hidden.as_deref().unwrap_or("128"))?;
-    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| PathBuf::from("model.ckpt"));
+    check_model_size(train_set.num_features(), &hidden, outputs)?;
     let normalization = if args.standardize.unwrap_or(false) {
         let all: Vec<usize> = (0..train_set.len()).collect();
         let (mut features, mut labels) = (Matrix::default(), Labels::default());
@@ -362,18 +545,7 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     let lr = args.lr.unwrap_or(if optimizer_kind.is_adaptive() { 0.001 } else { 0.1 });
     let rule = optimizer_kind.rule(lr, args.momentum, args.weight_decay.unwrap_or(0.0));
     let mut optimizer = Optimizer::new(rule);
-    let epochs = args.epochs.unwrap_or(10);
-    let config = FitConfig {
-        epochs,
-        batch_size: args.batch.unwrap_or(64),
-        seed,
-        shuffle: true,
-        verbose: !quiet,
-        drop_last: false,
-    };
-    if config.batch_size == 0 || epochs == 0 {
-        return Err("--batch and --epochs must be at least 1".into());
-    }
+    let config = FitConfig { epochs, batch_size, seed, shuffle: true, verbose: !quiet, ..Default::default() };
     let mut trainer = Trainer::new(config);
     trainer.checkpoint_every_epoch(&checkpoint_path);
     if let Some(names) = class_names {
@@ -381,7 +553,7 @@ fn train(args: TrainArgs) -> Result<(), Error> {
         // file's labels as this one numbered them.
         trainer.class_names(names);
     }
-    match args.schedule.unwrap_or(ScheduleKind::None) {
+    match schedule {
         ScheduleKind::None => {}
         ScheduleKind::Cosine => {
             trainer.schedule(Schedule::Cosine { t_max: epochs as u64, eta_min: 0.0 }, StepEvery::Epoch);
@@ -392,12 +564,35 @@ fn train(args: TrainArgs) -> Result<(), Error> {
                 StepEvery::Epoch,
             );
         }
+        ScheduleKind::Plateau => {
+            // The fit loop steps it with the validation loss after each epoch.
+            let plateau = Plateau { patience: 2, ..Default::default() };
+            trainer.schedule(Schedule::ReduceOnPlateau(plateau), StepEvery::Epoch);
+        }
     }
     if let Some(patience) = args.early_stopping {
         trainer.callback(EarlyStopping::new(Monitor::ValidationLoss, patience));
     }
     if args.resume.unwrap_or(false) && checkpoint_path.exists() {
-        trainer.resume(Checkpoint::load(&checkpoint_path)?);
+        let checkpoint = Checkpoint::load(&checkpoint_path)?;
+        let saved = checkpoint.optimizer.learning_rate;
+        if !quiet {
+            out!(
+                "resuming {} after epoch {}: learning rate {saved}, as saved",
+                checkpoint_path.display(),
+                checkpoint.epoch
+            );
+        }
+        if let Some(asked) = args.lr
+            && asked != saved
+        {
+            note!(
+                "note: --lr {asked} is not used: a resumed run goes on with the learning rate (and schedule) \
+                 saved in {} ({saved}); start a new run to change it",
+                checkpoint_path.display()
+            );
+        }
+        trainer.resume(checkpoint);
     }
     let loss_kind = args.loss.unwrap_or(if train_set.num_classes().is_some() {
         LossKind::CrossEntropy
@@ -406,30 +601,88 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     });
     let mut loss = make_loss(loss_kind);
     if !quiet {
-        println!("{model}");
+        out!("{model}");
+        match validation_set {
+            Some(held) => out!(
+                "training on {} samples, validation on {} held out of the training data",
+                train_set.len(),
+                held.len()
+            ),
+            None => out!("training on {} samples (no validation split)", train_set.len()),
+        }
     }
-    let history = trainer.fit(
-        &mut model,
-        loss.as_mut(),
-        &mut optimizer,
-        train_set.as_ref(),
-        Some(validation_set.as_ref()),
-    )?;
+    let fitted = trainer.fit(&mut model, loss.as_mut(), &mut optimizer, train_set, validation_set);
+    let history = match fitted {
+        Ok(history) => history,
+        Err(error @ (TrainError::Diverged { .. } | TrainError::NonFiniteLoss { .. })) => {
+            let path = checkpoint_path.display();
+            let kept = match Checkpoint::load(&checkpoint_path) {
+                Ok(saved) => {
+                    format!(
+                        "{path} was not overwritten: it holds the model after epoch {} of its run",
+                        saved.epoch
+                    )
+                }
+                Err(_) => format!("no checkpoint was written to {path}"),
+            };
+            return Err(format!("{error}\n{kept} (learning rate {lr})").into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let Some(last) = history.last() else {
+        out!("nothing to train: {} already holds {epochs} epochs", checkpoint_path.display());
+        return Ok(());
+    };
+    let mut summary = format!("trained {} epochs: training loss {:.4}", last.epoch, last.train_loss);
+    if let Some(accuracy) = last.train_accuracy {
+        summary += &format!(", accuracy {:.2}%", 100.0 * accuracy);
+    }
+    if let Some(loss) = last.validation_loss {
+        summary += &format!("; validation loss {loss:.4}");
+    }
+    if let Some(accuracy) = last.validation_accuracy {
+        summary += &format!(", validation accuracy {:.2}%", 100.0 * accuracy);
+    }
+    let mut metadata = Vec::new();
+    if args.early_stopping.is_some() {
+        // The best epoch's weights, which early stopping has put back: what the checkpoint
+        // keeps and the test measures.
+        let best = history
+            .epochs
+            .iter()
+            .min_by(|a, b| {
+                let figure = |r: &EpochRecord| r.validation_loss.unwrap_or(r.train_loss);
+                figure(a).total_cmp(&figure(b))
+            })
+            .map_or(last.epoch, |r| r.epoch);
+        summary += &format!("; kept epoch {best}, the best on validation");
+        metadata.push(("best_epoch".to_string(), best.to_string()));
+    }
+    if data.is_dir() {
+        let test = Mnist::load_test(&data)?;
+        let result = evaluate(&mut model, loss.as_mut(), &test, 1024)?;
+        let accuracy = result.accuracy.unwrap_or(f32::NAN);
+        summary += &format!(
+            "\ntest: loss {:.4}, accuracy {:.2}% on the {} test images (measured once, after training)",
+            result.loss,
+            100.0 * accuracy,
+            group_thousands(test.len())
+        );
+        metadata.push(("test_accuracy".to_string(), accuracy.to_string()));
+    }
+    if !metadata.is_empty() {
+        let mut checkpoint = Checkpoint::load(&checkpoint_path)?;
+        let chosen = Checkpoint::of_model(&mut model, checkpoint.optimizer.clone())?;
+        checkpoint.parameters = chosen.parameters;
+        checkpoint.buffers = chosen.buffers;
+        checkpoint.metadata.extend(metadata);
+        checkpoint.save(&checkpoint_path)?;
+    }
     if let Some(path) = &args.plot {
         plot_history(&history, path)?;
+        summary += &format!("\ncurves {}", path.display());
     }
-    if let Some(last) = history.last() {
-        let accuracy = last
-            .validation_accuracy
-            .map_or_else(String::new, |a| format!(", validation accuracy {:.2}%", 100.0 * a));
-        let plot = args.plot.as_ref().map_or_else(String::new, |p| format!("; curves {}", p.display()));
-        println!(
-            "trained {} epochs: validation loss {:.4}{accuracy}; checkpoint {}{plot}",
-            last.epoch,
-            last.validation_loss.unwrap_or(f32::NAN),
-            checkpoint_path.display()
-        );
-    }
+    out!("{summary}\ncheckpoint {}", checkpoint_path.display());
     Ok(())
 }
 
@@ -509,11 +762,11 @@ fn eval(args: &EvalArgs) -> Result<(), Error> {
     let checkpoint = Checkpoint::load(&args.model)?;
     let mut model = checkpoint.model()?;
     let names = output_names(&checkpoint, &model);
-    let mnist;
+    let test;
     let csv;
     let data: &dyn Dataset = if args.data.is_dir() {
-        mnist = Mnist::load(&args.data)?;
-        &mnist.test
+        test = Mnist::load_test(&args.data)?;
+        &test
     } else {
         let file = read_csv(&args.data, &csv_options(args.label.as_deref(), args.regression))?;
         csv = match &names {
@@ -545,13 +798,13 @@ fn eval(args: &EvalArgs) -> Result<(), Error> {
                     matrix.add_scores(output, c);
                 }
             }
-            println!("{} samples from {}", data.len(), args.data.display());
+            out!("{} samples from {}", data.len(), args.data.display());
             if let Some(names) = &names {
                 let listed: Vec<String> =
                     names.iter().enumerate().map(|(c, n)| format!("{c} {}", csv_field(n))).collect();
-                println!("classes: {}", listed.join(", "));
+                out!("classes: {}", listed.join(", "));
             }
-            println!("{matrix}");
+            out!("{matrix}");
         }
         None => {
             data.gather(&indices, &mut x, &mut y);
@@ -565,8 +818,8 @@ fn eval(args: &EvalArgs) -> Result<(), Error> {
                 )
                 .into());
             }
-            println!("{} samples from {}", data.len(), args.data.display());
-            println!(
+            out!("{} samples from {}", data.len(), args.data.display());
+            out!(
                 "MSE {:.6}  MAE {:.6}",
                 mean_squared_error(&output, targets),
                 mean_absolute_error(&output, targets)
@@ -668,7 +921,7 @@ fn read_samples_csv(args: &PredictArgs, inputs: Option<usize>) -> Result<Matrix,
         None => read_csv_features(&args.input, &options, true)?,
     };
     if let Some((index, name)) = &samples.label_column {
-        eprintln!("{}: column {} ({name}) left out as the label", args.input.display(), index + 1);
+        note!("{}: column {} ({name}) left out as the label", args.input.display(), index + 1);
     }
     Ok(samples.features)
 }
@@ -734,7 +987,7 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
         let line = if values {
             let listed: Vec<String> = row.iter().map(|v| v.to_string()).collect();
             if i < 20 {
-                println!("{what} {i}: {}", listed.join(", "));
+                out!("{what} {i}: {}", listed.join(", "));
             }
             listed.join(",")
         } else {
@@ -749,7 +1002,7 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
                         format!("{}: {p:.3}", names.get(c).map_or_else(|| c.to_string(), Clone::clone))
                     })
                     .collect();
-                println!(
+                out!(
                     "{what} {i}: class {name} ({:.1}%)  [{}]",
                     100.0 * probabilities[class],
                     listed.join(", ")
@@ -764,7 +1017,7 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
         }
     }
     if output.rows() > 20 {
-        println!("… {} more {what}s", output.rows() - 20);
+        out!("… {} more {what}s", output.rows() - 20);
     }
     if let Some(path) = &args.out {
         let header: Vec<String> = match (values, output.cols()) {
@@ -778,7 +1031,7 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
         };
         std::fs::write(path, format!("{}\n{table}", header.join(",")))
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("{} predictions written to {}", output.rows(), path.display());
+        out!("{} predictions written to {}", output.rows(), path.display());
     }
     Ok(())
 }
@@ -797,29 +1050,37 @@ fn export(args: &ExportArgs) -> Result<(), Error> {
     let mut model = load_model(&args.model)?;
     export_safetensors(&mut model, &args.out)?;
     let names = percept::train::state_dict_names(&mut model)?;
-    println!("wrote {} tensors to {}: {}", names.len(), args.out.display(), names.join(", "));
+    out!("wrote {} tensors to {}: {}", names.len(), args.out.display(), names.join(", "));
     Ok(())
 }
 
 fn summary(args: &SummaryArgs) -> Result<(), Error> {
     let checkpoint = Checkpoint::load(&args.model)?;
     let model = checkpoint.model()?;
-    println!(
-        "{}: trained {} epochs, {} optimizer steps ({})",
-        args.model.display(),
-        checkpoint.epoch,
-        checkpoint.optimizer.steps,
-        checkpoint.optimizer.rule
-    );
+    if checkpoint.optimizer.rule.is_empty() {
+        // Written by `model.save(path)`: the model alone.
+        out!("{}: a model saved without training state", args.model.display());
+    } else {
+        out!(
+            "{}: trained {} epochs, {} optimizer steps ({})",
+            args.model.display(),
+            checkpoint.epoch,
+            checkpoint.optimizer.steps,
+            checkpoint.optimizer.rule
+        );
+    }
+    for (key, value) in &checkpoint.metadata {
+        out!("{key}: {value}");
+    }
     if let Some(names) = &checkpoint.class_names {
         let listed: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
-        println!("classes: {}", listed.join(", "));
+        out!("classes: {}", listed.join(", "));
     }
-    println!("{model}");
+    out!("{model}");
     if let Some(path) = &args.plot {
         let history = History { epochs: checkpoint.history.iter().map(EpochRecord::from).collect() };
         plot_history(&history, path)?;
-        println!("curves of {} epochs: {}", history.epochs.len(), path.display());
+        out!("curves of {} epochs: {}", history.epochs.len(), path.display());
     }
     Ok(())
 }

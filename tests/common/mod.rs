@@ -21,7 +21,7 @@ pub fn train_slice(mnist: &Mnist, samples: usize) -> InMemoryDataset {
 
 /// The first `samples` training images kept as bytes (gathered sparse or dense).
 pub fn image_slice(mnist: &Mnist, samples: usize) -> ImageDataset {
-    let pixels = (0..samples).flat_map(|i| mnist.train.image(i).iter().copied()).collect();
+    let pixels = (0..samples).flat_map(|i| mnist.train.image_bytes(i).iter().copied()).collect();
     ImageDataset::new(pixels, mnist.train.labels()[..samples].to_vec(), 784, 10)
 }
 

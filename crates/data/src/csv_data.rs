@@ -63,8 +63,8 @@ pub struct CsvData {
 ///
 /// # Errors
 /// [`DataError`] naming the file, and the line and column where there is one: missing or
-/// unreadable file, no data rows, rows of different lengths, a value that is not a number,
-/// a label column that does not exist.
+/// unreadable file, no data rows, rows of different lengths, a value that is not a number
+/// or not a finite one (NaN, infinite), a label column that does not exist.
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData, DataError> {
     let path = path.as_ref();
     parse_csv(&read_bytes(path)?, path, options)
@@ -191,6 +191,12 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     })
 }
 
+/// Why a value that reads as NaN or infinite (`nan`, `inf`, or `1e39`, beyond `f32`) is
+/// refused: one such feature turns every weight it reaches into NaN at the first step.
+fn not_finite(field: &str) -> String {
+    format!("{field:?} is not a finite number (NaN and infinite values cannot be trained on)")
+}
+
 /// A [`DataError::Csv`] for `path`.
 fn csv_error(path: &Path, line: u64, column: String, message: String) -> DataError {
     DataError::Csv { path: path.to_path_buf(), line, column, message }
@@ -278,10 +284,13 @@ impl Table {
         let mut values = Vec::with_capacity(self.rows.len() * kept);
         for (line, fields) in &self.rows {
             for (c, field) in fields.iter().enumerate().filter(|&(c, _)| Some(c) != skip) {
-                let value: f32 = field.parse().map_err(|_| {
-                    let column = format!("{} ({})", c + 1, self.names[c]);
-                    csv_error(path, *line, column, format!("{field:?} is not a number"))
-                })?;
+                let column = || format!("{} ({})", c + 1, self.names[c]);
+                let value: f32 = field
+                    .parse()
+                    .map_err(|_| csv_error(path, *line, column(), format!("{field:?} is not a number")))?;
+                if !value.is_finite() {
+                    return Err(csv_error(path, *line, column(), not_finite(field)));
+                }
                 values.push(value);
             }
         }
@@ -311,6 +320,9 @@ pub fn parse_csv(bytes: &[u8], path: impl AsRef<Path>, options: &CsvOptions) -> 
                 let value: f32 = text
                     .parse()
                     .map_err(|_| error(*line, label_column.clone(), format!("{text:?} is not a number")))?;
+                if !value.is_finite() {
+                    return Err(error(*line, label_column.clone(), not_finite(text)));
+                }
                 targets.push(value);
             }
             let targets = Matrix::from_vec(targets.len(), 1, targets);

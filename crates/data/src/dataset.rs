@@ -155,9 +155,41 @@ impl ImageDataset {
         Self { pixels, labels, num_features, num_classes }
     }
 
-    /// The raw pixels of sample `index`.
-    pub fn image(&self, index: usize) -> &[u8] {
+    /// The pixels of sample `index` as stored: one byte per pixel, 0 to 255.
+    ///
+    /// # Panics
+    /// If `index` is not below [`Dataset::len`].
+    #[track_caller]
+    pub fn image_bytes(&self, index: usize) -> &[u8] {
         &self.pixels[index * self.num_features..(index + 1) * self.num_features]
+    }
+
+    /// The pixels of sample `index` as the model sees them: `f32` in `[0, 1]` (the byte
+    /// divided by 255), row-major (for MNIST, 28 rows of 28).
+    ///
+    /// ```
+    /// use percept_data::ImageDataset;
+    /// let data = ImageDataset::new(vec![0, 51, 255, 0, 0, 0], vec![1, 0], 3, 2);
+    /// assert_eq!(data.image(0), [0.0, 0.2, 1.0]);
+    /// assert_eq!((data.label(0), data.label(1)), (1, 0));
+    /// ```
+    ///
+    /// # Panics
+    /// If `index` is not below [`Dataset::len`].
+    #[track_caller]
+    pub fn image(&self, index: usize) -> Vec<f32> {
+        let mut pixels = vec![0.0; self.num_features];
+        scale_bytes(&mut pixels, self.image_bytes(index));
+        pixels
+    }
+
+    /// The class of sample `index`.
+    ///
+    /// # Panics
+    /// If `index` is not below [`Dataset::len`].
+    #[track_caller]
+    pub fn label(&self, index: usize) -> usize {
+        self.labels[index] as usize
     }
 
     /// All labels.
@@ -178,7 +210,7 @@ impl ImageDataset {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
             panic!("ImageDataset::{method}: index {bad} out of range for {} samples", self.len());
         }
-        if !build(&|r: usize| self.image(indices[r])) {
+        if !build(&|r: usize| self.image_bytes(indices[r])) {
             return false;
         }
         let classes = class_buffer(labels);
@@ -218,7 +250,7 @@ impl Dataset for ImageDataset {
         let par = Par::current().above(inputs.len(), SPARSE_BUILD_PARALLEL_THRESHOLD);
         for_each_row_block(inputs, par, |first_row, block| {
             for (row, &i) in block.chunks_exact_mut(features).zip(&indices[first_row..]) {
-                scale_bytes(row, self.image(i));
+                scale_bytes(row, self.image_bytes(i));
             }
         });
         let classes = class_buffer(labels);
@@ -274,7 +306,7 @@ impl Dataset for ImageDataset {
         let par = Par::current().above(indices.len() * self.num_features, SPARSE_BUILD_PARALLEL_THRESHOLD);
         for_each_row_range(par, indices.len(), &|rows| {
             for &i in indices[rows].iter().filter(|&&i| i < self.len()) {
-                prefetch_bytes(self.image(i), CacheLevel::Outer);
+                prefetch_bytes(self.image_bytes(i), CacheLevel::Outer);
             }
         });
     }

@@ -52,4 +52,6 @@ pub use synthetic::{
     Classification, make_blobs, make_circles, make_classification, make_function, make_linear_regression,
     make_moons, make_spirals, make_xor,
 };
-pub use transforms::{Augmentation, Augmented, MinMaxScaler, Standardizer, Subset, one_hot, split_indices};
+pub use transforms::{
+    Augmentation, Augmented, MinMaxScaler, Standardizer, Subset, one_hot, split_for_validation, split_indices,
+};

@@ -45,22 +45,24 @@ impl Mnist {
     /// [`DataError`] naming the file that is missing, truncated, corrupt or inconsistent.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, DataError> {
         let dir = dir.as_ref();
-        Ok(Self { train: load_split(dir, "train")?, test: load_split(dir, "t10k")? })
+        Ok(Self { train: Self::load_train(dir)?, test: Self::load_test(dir)? })
     }
 
-    /// Only the training files of `dir` (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`):
-    /// for a run that must not read its test set before training has ended.
+    /// The training set of `dir` alone (`train-images-idx3-ubyte` and
+    /// `train-labels-idx1-ubyte`, under the names [`Mnist::load`] accepts): the test files
+    /// are not opened, so that nothing can look at them before training is done.
     ///
     /// # Errors
-    /// As [`Mnist::load`].
+    /// As [`Mnist::load`], for the two training files.
     pub fn load_train(dir: impl AsRef<Path>) -> Result<ImageDataset, DataError> {
         load_split(dir.as_ref(), "train")
     }
 
-    /// Only the test files of `dir` (`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`).
+    /// The test set of `dir` alone (`t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`),
+    /// for measuring a trained model once.
     ///
     /// # Errors
-    /// As [`Mnist::load`].
+    /// As [`Mnist::load`], for the two test files.
     pub fn load_test(dir: impl AsRef<Path>) -> Result<ImageDataset, DataError> {
         load_split(dir.as_ref(), "t10k")
     }

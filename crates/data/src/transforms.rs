@@ -374,6 +374,38 @@ fn with_mapped<T>(indices: &[usize], map: impl Fn(usize) -> usize, f: impl FnOnc
     })
 }
 
+/// A seeded split of `data` into the indices of the samples it keeps for training and those
+/// it holds out for validation, `validation` being the fraction held out (0.1, say):
+/// stratified by class for a classification set (each class split in the same proportion,
+/// so the validation set has the training set's class balance), plain for a regression set.
+/// This is what `FitConfig::validation_split` (percept-train) holds out.
+///
+/// ```
+/// use percept_data::{Classification, Dataset, make_classification, split_for_validation};
+/// let data = make_classification(&Classification { samples: 200, ..Default::default() });
+/// let (train, validation) = split_for_validation(&data, 0.1, 7);
+/// assert_eq!((train.len(), validation.len()), (180, 20));
+/// assert!(validation.iter().all(|i| !train.contains(i)));
+/// ```
+pub fn split_for_validation(data: &dyn Dataset, validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let classes = data.num_classes().map(|_| {
+        // The labels alone, gathered a block at a time (a data set has no other way to give
+        // them; for MNIST's 60,000 images this takes a few milliseconds).
+        let (mut inputs, mut labels) = (Matrix::default(), Labels::default());
+        let mut classes = Vec::with_capacity(data.len());
+        let all: Vec<usize> = (0..data.len()).collect();
+        for block in all.chunks(4096) {
+            data.gather(block, &mut inputs, &mut labels);
+            if let Labels::Classes(block_classes) = &labels {
+                classes.extend_from_slice(block_classes);
+            }
+        }
+        classes
+    });
+    let stratify = classes.as_deref().filter(|classes| classes.len() == data.len());
+    split_indices(data.len(), validation, seed, stratify)
+}
+
 /// A seeded split of `len` samples into training and validation indices, `validation`
 /// being the fraction held out (0.2 for the lab's 80/20 split). With `stratify` (one class
 /// per sample), each class is split in the same proportion.

@@ -118,6 +118,15 @@ fn mnist_style_directories_report_count_and_label_errors() {
     let err = Mnist::load(&dir).unwrap_err();
     assert!(matches!(err, DataError::LabelOutOfRange { index: 1, label: 11, .. }), "{err}");
     assert!(err.to_string().contains("train-labels-idx1-ubyte"), "{err}");
+
+    // The training files alone: the test files are not opened (here they are corrupt).
+    write("train-labels-idx1-ubyte", idx(0x08, &[2], &[0, 9]));
+    write("t10k-images-idx3-ubyte", b"not an IDX file".to_vec());
+    let train = Mnist::load_train(&dir).expect("the training files are valid");
+    assert_eq!((train.len(), train.label(1)), (2, 9));
+    let err = Mnist::load_test(&dir).unwrap_err();
+    assert!(err.to_string().contains("t10k-images-idx3-ubyte"), "{err}");
+    assert!(Mnist::load(&dir).is_err());
 }
 
 #[test]
@@ -151,6 +160,31 @@ fn bad_csv_files_give_errors_naming_file_line_and_column() {
             CsvOptions { task: Task::Regression, ..options.clone() },
             "line 3, column 2 (y): \"oops\" is not a number",
         ),
+        // NaN and infinities read as numbers but would turn every weight they reach into NaN.
+        (
+            "nan.csv",
+            "a,b,label\n1,2,x\n3,NaN,y\n",
+            options.clone(),
+            "line 3, column 2 (b): \"NaN\" is not a finite",
+        ),
+        (
+            "inf.csv",
+            "a,b,label\n-inf,2,x\n",
+            options.clone(),
+            "line 2, column 1 (a): \"-inf\" is not a finite",
+        ),
+        (
+            "overflow.csv",
+            "a,b,label\n1,2,x\n1,1e39,y\n",
+            options.clone(),
+            "line 3, column 2 (b): \"1e39\" is not a finite",
+        ),
+        (
+            "regression-nan.csv",
+            "x,y\n1,2\n3,nan\n",
+            CsvOptions { task: Task::Regression, ..options.clone() },
+            "line 3, column 2 (y): \"nan\" is not a finite",
+        ),
     ];
     let dir = scratch("bad_csv");
     for (name, text, options, expected) in cases {
@@ -160,6 +194,9 @@ fn bad_csv_files_give_errors_naming_file_line_and_column() {
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         assert!(err.contains(expected), "{name}: {err}");
     }
+    // Data to predict is held to the same rule.
+    let err = read_csv_features(dir.join("nan.csv"), &CsvOptions::default(), true).unwrap_err().to_string();
+    assert!(err.contains("line 3, column 2 (b): \"NaN\" is not a finite"), "{err}");
     let err = read_csv(dir.join("absent.csv"), &CsvOptions::default()).unwrap_err();
     assert!(matches!(err, DataError::Missing { .. }), "{err}");
 }

@@ -151,6 +151,36 @@ fn stratified_splits_keep_class_proportions_and_are_seeded() {
     assert_ne!(split_indices(1000, 0.2, 6, None).1, validation);
 }
 
+/// `split_for_validation` splits a data set as `split_indices` would with its classes:
+/// stratified for classes, plain for regression targets, disjoint and seeded.
+#[test]
+fn validation_splits_of_a_data_set_are_stratified_by_its_classes() {
+    let classes: Vec<usize> = (0..500).map(|i| usize::from(i % 5 == 0)).collect();
+    let features = Matrix::from_fn(500, 2, |r, c| (r * 2 + c) as f32);
+    let data = InMemoryDataset::classification(features.clone(), classes.clone(), 2);
+    let (train, validation) = split_for_validation(&data, 0.1, 3);
+    assert_eq!((train.len(), validation.len()), (450, 50));
+    assert_eq!(validation.iter().filter(|&&i| classes[i] == 1).count(), 10, "a fifth of the 50");
+    assert_eq!((train.clone(), validation.clone()), split_indices(500, 0.1, 3, Some(&classes)));
+    assert!(validation.iter().all(|i| !train.contains(i)), "disjoint");
+    assert_eq!(split_for_validation(&data, 0.1, 3), (train, validation.clone()), "seeded");
+    let regression = InMemoryDataset::regression(features, Matrix::zeros(500, 1));
+    assert_eq!(split_for_validation(&regression, 0.1, 3), split_indices(500, 0.1, 3, None));
+}
+
+/// An image data set gives each image as bytes and as the `[0, 1]` values a model sees, and
+/// each label by index.
+#[test]
+fn images_by_index_as_bytes_and_as_scaled_values() {
+    let data = ImageDataset::new(vec![0, 255, 51, 102, 7, 8, 9, 10], vec![3, 1], 4, 5);
+    assert_eq!(data.image_bytes(1), [7, 8, 9, 10]);
+    assert_eq!(data.image(0), [0.0, 1.0, 0.2, 0.4]);
+    assert_eq!((data.label(0), data.label(1)), (3, 1));
+    let (mut inputs, mut labels) = (Matrix::default(), Labels::default());
+    data.gather(&[1], &mut inputs, &mut labels);
+    assert_eq!(inputs.as_slice(), data.image(1), "what a batch holds");
+}
+
 #[test]
 fn drop_last_leaves_out_the_short_batch() {
     let mut order = BatchOrder::shuffled(10, 4, 1).drop_last(true);

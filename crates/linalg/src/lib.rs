@@ -57,7 +57,7 @@ pub use elementwise::{
 };
 pub use matmul::{Accum, PARALLEL_THRESHOLD_MULADDS, matmul, matmul_unthresholded};
 pub use matrix::{Matrix, MatrixRef};
-pub use par::{Par, ThreadsError, num_threads, set_num_threads};
+pub use par::{MAX_THREADS, Par, ThreadsError, num_threads, set_num_threads};
 pub use rows::{
     argmax, argmax_rows, exp_shifted, log_softmax_rows, max_rows, softmax_row, softmax_rows, sum_in_order,
 };

@@ -158,7 +158,37 @@ pub enum ThreadsError {
         /// Threads in the existing pool.
         available: usize,
     },
+    /// More threads than percept runs ([`MAX_THREADS`]).
+    #[error(
+        "cannot use {requested} threads: percept runs at most {max} (this machine has {cores} cores; \
+         percept's threads spin while they wait for work, so more threads than cores only slow a \
+         run down)"
+    )]
+    TooMany {
+        /// Threads asked for.
+        requested: usize,
+        /// [`MAX_THREADS`].
+        max: usize,
+        /// The cores the system offers this process.
+        cores: usize,
+    },
+    /// The system refused to start a worker thread (a limit on processes or memory).
+    #[error("cannot use {requested} threads: the system started only {started} ({reason})")]
+    Spawn {
+        /// Threads asked for.
+        requested: usize,
+        /// Threads running (the calling thread included).
+        started: usize,
+        /// What the system said.
+        reason: String,
+    },
 }
+
+/// The most threads [`set_num_threads`] accepts. percept's workers spin between the kernels
+/// of a step (team.rs says why), so a thread per core is the useful most; the cap leaves
+/// room for machines with many cores while refusing counts that would only exhaust the
+/// system (each thread reserves its own stack).
+pub const MAX_THREADS: usize = 256;
 
 /// Sets how many threads percept's kernels use from now on (1 = everything sequential).
 ///
@@ -167,13 +197,26 @@ pub enum ThreadsError {
 /// team's size.
 ///
 /// # Errors
-/// [`ThreadsError`] for 0, or for more threads than the already started team has.
+/// [`ThreadsError`] for 0, for more than [`MAX_THREADS`], for more threads than the already
+/// started team has, or when the system refuses to start them.
 pub fn set_num_threads(threads: usize) -> Result<(), ThreadsError> {
     if threads == 0 {
         return Err(ThreadsError::Zero);
     }
-    let available = team_with(threads).size();
+    if threads > MAX_THREADS {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Err(ThreadsError::TooMany { requested: threads, max: MAX_THREADS, cores });
+    }
+    let team = team_with(threads);
+    let available = team.size();
     if threads > available {
+        if let Some(reason) = team.spawn_error() {
+            return Err(ThreadsError::Spawn {
+                requested: threads,
+                started: available,
+                reason: reason.into(),
+            });
+        }
         return Err(ThreadsError::PoolTooSmall { requested: threads, available });
     }
     THREADS.store(threads, Ordering::Relaxed);

@@ -71,10 +71,14 @@ pub(crate) struct Team {
     helpers: Vec<Thread>,
     /// One round at a time; a caller that finds the team busy runs its parts itself.
     submit: Mutex<()>,
+    /// Why the team has fewer helpers than asked for, if the system refused to start one.
+    spawn_error: Option<String>,
 }
 
 impl Team {
-    /// A team of `threads` (the caller counts as one).
+    /// A team of `threads` (the caller counts as one), or of as many as the system let start:
+    /// a thread it refuses to create (a process or memory limit) ends the team there, and
+    /// [`Team::spawn_error`] says why.
     pub(crate) fn new(threads: usize) -> Self {
         let count = threads.saturating_sub(1);
         let noop: &'static (dyn Fn(usize) + Sync) = &|_| {};
@@ -92,18 +96,28 @@ impl Team {
             background_done: AtomicBool::new(false),
             background_panicked: AtomicBool::new(false),
         });
-        let helpers = (0..count)
-            .map(|index| {
-                let shared = Arc::clone(&shared);
-                thread::Builder::new()
-                    .name(format!("percept-{}", index + 1))
-                    .spawn(move || helper(&shared, index))
-                    .expect("spawning a percept worker thread")
-                    .thread()
-                    .clone()
-            })
-            .collect();
-        Self { shared, helpers, submit: Mutex::new(()) }
+        let mut helpers = Vec::with_capacity(count);
+        let mut spawn_error = None;
+        for index in 0..count {
+            let for_helper = Arc::clone(&shared);
+            let spawned = thread::Builder::new()
+                .name(format!("percept-{}", index + 1))
+                .spawn(move || helper(&for_helper, index));
+            match spawned {
+                Ok(handle) => helpers.push(handle.thread().clone()),
+                Err(error) => {
+                    spawn_error = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        Self { shared, helpers, submit: Mutex::new(()), spawn_error }
+    }
+
+    /// Why the system refused to start a helper, if it did (the team is then smaller than
+    /// asked for).
+    pub(crate) fn spawn_error(&self) -> Option<&str> {
+        self.spawn_error.as_deref()
     }
 
     /// Threads in the team, the caller included.

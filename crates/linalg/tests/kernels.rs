@@ -197,6 +197,11 @@ fn thread_count_can_be_lowered_and_zero_is_refused() {
     assert_eq!(num_threads(), 1);
     assert_eq!(Par::current(), Par::Seq);
     let _ = set_num_threads(2);
+    // A count far past the cores is refused with the reason, before any thread starts.
+    let err = set_num_threads(100_000).unwrap_err();
+    assert!(matches!(err, ThreadsError::TooMany { requested: 100_000, max: MAX_THREADS, .. }), "{err:?}");
+    assert!(err.to_string().contains("at most 256"), "{err}");
+    assert_eq!(num_threads(), 2);
 }
 
 #[test]

@@ -176,6 +176,14 @@ pub trait Layer: Send {
     fn visit_buffers(&mut self, visitor: &mut dyn FnMut(Buffer<'_>)) {
         let _ = visitor;
     }
+
+    /// Seeds the layer's random generator from a run's seed, if it has a generator that
+    /// waits for one ([`crate::Dropout::new`]); layers seeded otherwise keep their seed. The
+    /// default does nothing. [`crate::Sequential::seed_layers`] calls it with a different
+    /// seed for each layer.
+    fn seed_from_run(&mut self, seed: u64) {
+        let _ = seed;
+    }
 }
 
 /// An optimizer's update, applied to a model's parameters during its backward pass, each as

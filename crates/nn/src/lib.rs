@@ -43,6 +43,7 @@ mod init;
 mod layer;
 mod layers;
 mod loss;
+mod predict;
 mod sequential;
 mod spec;
 

@@ -108,6 +108,16 @@ impl Sequential {
         Ok(self)
     }
 
+    /// Seeds every layer that waits for a run's seed ([`crate::Dropout::new`]) from `seed`
+    /// and the layer's index, so one seed reproduces a run and no two layers share a stream;
+    /// layers seeded otherwise ([`crate::Dropout::seeded`]) keep their seed. `Trainer::fit`
+    /// (percept-train) calls it with `FitConfig::seed`; call it yourself in a loop of your own.
+    pub fn seed_layers(&mut self, seed: u64) {
+        for (index, layer) in self.layers.iter_mut().enumerate() {
+            layer.seed_from_run(layer_seed(seed, index));
+        }
+    }
+
     /// Whether a layer followed by an activation that it can apply itself runs fused with it
     /// (the default) or each layer runs on its own: the same results, one pass fewer each way
     /// per fused pair. Takes effect at the next forward pass.
@@ -444,6 +454,15 @@ impl fmt::Debug for Sequential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// The seed of layer `index` in a run seeded with `seed`: SplitMix64's finalizer (Steele et
+/// al., 2014) of the pair, so that neighbouring seeds and indices give unrelated streams.
+fn layer_seed(seed: u64, index: usize) -> u64 {
+    let mut z = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn group_thousands(n: usize) -> String {

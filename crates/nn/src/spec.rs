@@ -84,6 +84,32 @@ pub enum LayerSpec {
 }
 
 impl LayerSpec {
+    /// How many values a layer built from this specification keeps in its parameters and
+    /// buffers (what a checkpoint stores for it), `None` when the count overflows `usize`.
+    /// A loader compares it with what a file actually holds before building anything, so
+    /// that a file declaring a layer of 2⁶² inputs is refused instead of allocated.
+    ///
+    /// ```
+    /// use percept_nn::LayerSpec;
+    /// assert_eq!(LayerSpec::Linear { in_features: 3, out_features: 2 }.stored_values(), Some(8));
+    /// assert_eq!(LayerSpec::Linear { in_features: 1 << 62, out_features: 8 }.stored_values(), None);
+    /// ```
+    pub fn stored_values(&self) -> Option<usize> {
+        match *self {
+            // weight and bias
+            LayerSpec::Linear { in_features, out_features } => {
+                in_features.checked_mul(out_features)?.checked_add(out_features)
+            }
+            // weight, bias, running mean and running variance
+            LayerSpec::BatchNorm1d { features, .. } => features.checked_mul(4),
+            // mean and variance; weight and bias
+            LayerSpec::Normalization { features } | LayerSpec::LayerNorm { features, .. } => {
+                features.checked_mul(2)
+            }
+            _ => Some(0),
+        }
+    }
+
     /// A fresh layer of this type and settings (parameters zero or default; a checkpoint
     /// overwrites them).
     pub fn build(&self) -> Box<dyn Layer> {
@@ -104,7 +130,12 @@ impl LayerSpec {
             LayerSpec::SiLU => Box::new(SiLU),
             LayerSpec::Softmax => Box::new(Softmax),
             LayerSpec::LogSoftmax => Box::new(LogSoftmax),
-            LayerSpec::Dropout { p, seed } => Box::new(Dropout::new(p.clamp(0.0, 0.999_999), seed)),
+            // (A NaN probability, which only a damaged file could hold, builds a layer that
+            // drops nothing; checkpoints refuse such files before building.)
+            LayerSpec::Dropout { p, seed } => {
+                let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 0.999_999) };
+                Box::new(Dropout::seeded(p, seed))
+            }
             LayerSpec::BatchNorm1d { features, eps, momentum } => {
                 let mut layer = BatchNorm1d::new(features);
                 layer.eps = eps;

@@ -59,7 +59,7 @@ fn every_layer_passes_the_gradient_check() {
             vec![0.5, -1.0, 2.0, 0.0, 3.0],
             vec![4.0, 0.25, 1.0, 0.0, 9.0],
         )),
-        Box::new(ReseededDropout(Dropout::new(0.3, 1))),
+        Box::new(ReseededDropout(Dropout::seeded(0.3, 1))),
     ];
     for (i, layer) in layers.iter_mut().enumerate() {
         let report = check_layer(layer.as_mut(), &input(4, 5, i as u64), &options);

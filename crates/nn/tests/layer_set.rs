@@ -17,7 +17,7 @@ fn ones(rows: usize, cols: usize) -> Matrix {
 #[test]
 fn dropout_drops_about_p_scales_the_rest_and_is_off_in_evaluation() {
     let x = ones(100, 100);
-    let mut layer = Dropout::new(0.3, 7);
+    let mut layer = Dropout::seeded(0.3, 7);
     let mut y = Matrix::default();
     layer.forward(&x, &mut y, Mode::Train);
     let dropped = y.as_slice().iter().filter(|&&v| v == 0.0).count() as f32 / 10_000.0;
@@ -38,7 +38,7 @@ fn dropout_drops_about_p_scales_the_rest_and_is_off_in_evaluation() {
 fn dropout_masks_follow_the_seed() {
     let x = ones(8, 16);
     let masks = |seed| {
-        let mut layer = Dropout::new(0.5, seed);
+        let mut layer = Dropout::seeded(0.5, seed);
         let mut y = Matrix::default();
         layer.forward(&x, &mut y, Mode::Train);
         let first = y.clone();
@@ -51,6 +51,52 @@ fn dropout_masks_follow_the_seed() {
     assert_ne!(masks(2).0, a1, "another seed, another mask");
 }
 
+/// `Dropout::new` takes the run's seed: a model's layers seeded from one seed draw the same
+/// masks every time, two layers of one model draw different ones, another seed gives other
+/// masks, and a layer seeded by `Dropout::seeded` keeps its own seed whatever the run's.
+#[test]
+fn dropout_new_takes_the_run_seed_and_seeded_keeps_its_own() {
+    let x = ones(16, 32);
+    let run = |seed: u64| {
+        let mut model = Sequential::new();
+        model.add(Dropout::new(0.5)).and_then(|m| m.add(Dropout::new(0.5))).expect("chains");
+        model.add(Dropout::seeded(0.5, 9)).expect("chains");
+        model.seed_layers(seed);
+        let specs = model.specs().expect("percept layers");
+        // Each layer's mask, from a forward pass of the layer alone.
+        let masks: Vec<Matrix> = model
+            .layers_mut()
+            .iter_mut()
+            .map(|layer| {
+                let mut y = Matrix::default();
+                layer.forward(&x, &mut y, Mode::Train);
+                y
+            })
+            .collect();
+        (specs, masks)
+    };
+    let (specs, masks) = run(42);
+    assert_eq!(run(42).1, masks, "one seed, the same masks");
+    assert_ne!(masks[0], masks[1], "two layers of one run draw different masks");
+    let (other_specs, other) = run(43);
+    assert_ne!(other[0], masks[0], "another run seed, another mask");
+    assert_eq!(other[2], masks[2], "a seeded layer ignores the run's seed");
+    let seed_of = |spec: &LayerSpec| match spec {
+        LayerSpec::Dropout { seed, .. } => *seed,
+        other => panic!("not dropout: {other:?}"),
+    };
+    assert_eq!(seed_of(&specs[2]), 9);
+    assert_eq!(seed_of(&other_specs[2]), 9);
+    assert_ne!(seed_of(&specs[0]), seed_of(&other_specs[0]), "the run's seed is saved in the spec");
+
+    // Seeded once, a layer keeps that seed: a second run seed does not restart its masks.
+    let mut layer = Dropout::new(0.5);
+    assert_eq!(layer.seed(), None);
+    layer.seed_from_run(5);
+    layer.seed_from_run(6);
+    assert_eq!(layer.seed(), Some(5));
+}
+
 /// The masks are those of drawing one `f32` per element from the layer's generator, in
 /// order, and dropping it when below `p` (PyTorch's `bernoulli_(1 - p)` rule): the
 /// block-at-a-time draw changes no mask, for `p · 2²⁴` whole or not, lengths that are not a
@@ -60,7 +106,7 @@ fn dropout_masks_are_one_uniform_draw_per_element() {
     use rand::RngExt;
     for (p, seed) in [(0.5f32, 3u64), (0.3, 4), (0.1, 5), (0.25, 6), (0.9, 7), (0.0, 8)] {
         let x = ones(30, 37);
-        let mut layer = Dropout::new(p, seed);
+        let mut layer = Dropout::seeded(p, seed);
         let mut reference = seeded_rng(seed);
         let scale = 1.0 / (1.0 - p);
         let mut y = Matrix::default();
@@ -77,7 +123,7 @@ fn dropout_masks_are_one_uniform_draw_per_element() {
 #[test]
 #[should_panic(expected = "Dropout: p = 1 must be in [0, 1)")]
 fn dropout_refuses_p_of_one() {
-    let _ = Dropout::new(1.0, 0);
+    let _ = Dropout::new(1.0);
 }
 
 /// Mean and standard deviation of a filled `[rows, cols]` matrix.
@@ -164,7 +210,7 @@ fn activations_describe_their_settings_and_chain_in_a_model() {
         .add(Linear::new(4, 8, &mut rng))
         .and_then(|m| m.add(BatchNorm1d::new(8)))
         .and_then(|m| m.add(LeakyReLU::new(0.2)))
-        .and_then(|m| m.add(Dropout::new(0.1, 3)))
+        .and_then(|m| m.add(Dropout::seeded(0.1, 3)))
         .and_then(|m| m.add(Linear::new(8, 3, &mut rng)))
         .and_then(|m| m.add(LogSoftmax))
         .expect("sizes chain");

@@ -26,6 +26,22 @@ pub const CHECKPOINT_VERSION: u32 = 3;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
+/// The most bytes of text (names, class names, metadata) a checkpoint may hold in all.
+///
+/// bincode allocates a text's declared length before reading it (`vec![0; len]`), so a
+/// file with a valid checksum that declares a name of 2⁴⁰ bytes would abort the reader;
+/// with this limit such a file is refused as corrupt. Numbers (parameters, buffers) are not
+/// counted: serde's sequences grow as they are read, and never allocate what a length
+/// merely declares.
+const MAX_TEXT_BYTES: usize = 256 << 20;
+
+/// How payloads are decoded: bincode's standard configuration, texts limited.
+const DECODING: bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_TEXT_BYTES>,
+> = bincode::config::standard().with_limit::<MAX_TEXT_BYTES>();
+
 /// A saved run: the model (architecture, parameters, buffers), the optimizer's and the
 /// schedule's state, the epoch, the batch order's state and the history so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -281,9 +297,87 @@ pub enum CheckpointError {
     /// The model cannot be saved (a layer defined outside percept) or rebuilt.
     #[error(transparent)]
     Nn(#[from] percept_nn::NnError),
+    /// The checkpoint's contents contradict each other (its layers declare more values than
+    /// it holds, say): it was not written by [`Checkpoint::save`].
+    #[error("invalid checkpoint: {0}")]
+    Invalid(String),
+}
+
+/// A name for a temporary file beside `path`, unique to this process and call.
+fn temporary_path(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to a new file at `path` and flushes it to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Flushes the folder holding `path` to disk, so that a rename into it survives a power
+/// cut (a file's own `fsync` does not cover its directory entry). Where the system does not
+/// allow a folder to be flushed, nothing is done.
+fn sync_folder(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let result = std::fs::File::open(folder).and_then(|dir| dir.sync_all());
+        if let Err(error) = result
+            && !matches!(error.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported)
+        {
+            return Err(error);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 impl Checkpoint {
+    /// Checks what the layers declare against what the checkpoint holds, before a model is
+    /// built from them: building allocates what the layers declare (a `Linear` of 2⁶² inputs
+    /// would ask for exabytes), while the saved values were all read from the file. A layer
+    /// may hold no more values than the checkpoint stores for all of them, and a dropout
+    /// probability must be one [`percept_nn::Dropout`] accepts.
+    fn check_layers(&self) -> Result<(), String> {
+        let stored = self.parameters.iter().map(|t| t.values.len()).fold(0usize, usize::saturating_add);
+        let buffered = self
+            .buffers
+            .iter()
+            .map(|b| match b {
+                SavedBuffer::Values(values) => values.len(),
+                SavedBuffer::Rng { .. } => 0,
+            })
+            .fold(0usize, usize::saturating_add);
+        let stored = stored.saturating_add(buffered);
+        let mut declared = 0usize;
+        for (index, spec) in self.layers.iter().enumerate() {
+            match spec.stored_values().and_then(|values| declared.checked_add(values)) {
+                Some(total) if total <= stored => declared = total,
+                _ => {
+                    return Err(format!(
+                        "layer {index} ({spec:?}) declares more values than the {stored} the checkpoint \
+                         holds for all its layers"
+                    ));
+                }
+            }
+            if let LayerSpec::Dropout { p, .. } = spec
+                && !(0.0..1.0).contains(p)
+            {
+                return Err(format!("layer {index} (Dropout) has probability {p}, outside [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+
     /// Captures the model's architecture, parameters and buffers; the caller fills in the
     /// run's state (optimizer, schedule, epoch, batch order, history).
     ///
@@ -326,8 +420,11 @@ impl Checkpoint {
     /// Rebuilds the model this checkpoint holds.
     ///
     /// # Errors
-    /// [`CheckpointError`] if the saved layers do not chain or their parameters do not fit.
+    /// [`CheckpointError`] if the saved layers do not chain or their parameters do not fit,
+    /// or [`CheckpointError::Invalid`] if the layers declare more values than the checkpoint
+    /// holds (checked before anything is allocated).
     pub fn model(&self) -> Result<Sequential, CheckpointError> {
+        self.check_layers().map_err(CheckpointError::Invalid)?;
         let mut model = Sequential::from_specs(&self.layers)?;
         self.load_into(&mut model)?;
         Ok(model)
@@ -419,8 +516,11 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Writes the checkpoint to `path`: first to `path.tmp`, flushed to disk, then renamed
-    /// over `path`, so a crash at any moment leaves either the previous file or the new one.
+    /// Writes the checkpoint to `path`: first to a temporary file beside it, named for this
+    /// process and call (`path.<pid>-<n>.tmp`, so two runs saving to the same path never
+    /// write or rename each other's file), flushed to disk, then renamed over `path`, and the
+    /// folder flushed too; a crash at any moment leaves either the previous file or the new
+    /// one. The temporary file is removed when a step fails.
     ///
     /// # Errors
     /// [`CheckpointError::Io`] naming the file.
@@ -435,14 +535,34 @@ impl Checkpoint {
         bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         bytes.extend_from_slice(&payload);
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(".tmp");
-        let temporary = PathBuf::from(temporary);
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        std::fs::rename(&temporary, path).map_err(io)
+        let temporary = temporary_path(path);
+        let written = write_synced(&temporary, &bytes).and_then(|()| std::fs::rename(&temporary, path));
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(io(source));
+        }
+        sync_folder(path).map_err(io)
+    }
+
+    /// Checks that a checkpoint can be written to `path`, without touching a file already
+    /// there: that it is not a folder and that a file can be created beside it (created and
+    /// removed at once). [`crate::Trainer::fit`] calls it before the first epoch, so that a
+    /// mistyped folder is reported before any training rather than after the first epoch.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Io`] naming `path`.
+    pub fn check_writable(path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let path = path.as_ref();
+        let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
+        if path.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a folder, not a checkpoint file",
+            )));
+        }
+        let temporary = temporary_path(path);
+        std::fs::File::create(&temporary).map_err(io)?;
+        std::fs::remove_file(&temporary).map_err(io)
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`] (this format version or an earlier
@@ -507,18 +627,19 @@ impl Checkpoint {
         };
         let (checkpoint, read) = if version == 1 {
             let (v1, read): (CheckpointV1, usize) =
-                bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
+                bincode::serde::decode_from_slice(payload, DECODING).map_err(corrupt)?;
             (Self::from(v1), read)
         } else if version == 2 {
             let (v2, read): (CheckpointV2, usize) =
-                bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?;
+                bincode::serde::decode_from_slice(payload, DECODING).map_err(corrupt)?;
             (Self::from(v2), read)
         } else {
-            bincode::serde::decode_from_slice(payload, bincode::config::standard()).map_err(corrupt)?
+            bincode::serde::decode_from_slice(payload, DECODING).map_err(corrupt)?
         };
         if read != payload.len() {
             return Err(CheckpointError::Corrupt { path, reason: "payload longer than its contents".into() });
         }
+        checkpoint.check_layers().map_err(|reason| CheckpointError::Corrupt { path, reason })?;
         Ok(checkpoint)
     }
 }

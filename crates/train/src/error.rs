@@ -25,6 +25,23 @@ pub enum TrainError {
     /// part that does not fit).
     #[error("{0}")]
     Checkpoint(String),
+    /// Training diverged: the loss exploded or a parameter became NaN or infinite
+    /// ([`crate::Trainer::divergence_factor`]). The epoch was not saved.
+    #[error(
+        "training diverged in epoch {epoch}: {reason}; the epoch was not saved (try a lower learning rate)"
+    )]
+    Diverged {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// What was seen.
+        reason: String,
+    },
+    /// The settings contradict each other or are out of range (the message names them).
+    #[error("{0}")]
+    Config(String),
+    /// Printing the progress to standard output failed (a full disk, a closed pipe).
+    #[error("writing the progress to standard output failed: {0}")]
+    Output(String),
     /// A data set had no sample.
     #[error("the {which} set is empty")]
     EmptyDataset {

@@ -1,16 +1,17 @@
 //! The fit loop and evaluation.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use percept_data::{BatchOrder, Dataset, Labels};
+use percept_data::{BatchOrder, Dataset, Labels, Subset, split_for_validation};
 use percept_linalg::{Matrix, Par, SparseRows, argmax, for_each_row_range};
-use percept_nn::{Loss, Mode, NnError, SPARSE_INPUT_MAX_DENSITY, Sequential, Targets};
+use percept_nn::{Loss, Mode, NnError, Parameters, SPARSE_INPUT_MAX_DENSITY, Sequential, Targets};
 use percept_optim::{Optimizer, Schedule, Scheduler, UpdateRule, clip_grad_norm, clip_grad_value};
 
 use crate::{
     BatchRecord, Callback, Checkpoint, Control, EpochRecord, History, SavedEpoch, SavedOrder, TrainError,
-    progress_line,
+    progress::progress_bar, progress_line_labelled,
 };
 
 /// Settings of [`Trainer::fit`]. Build with struct-update syntax:
@@ -29,13 +30,31 @@ pub struct FitConfig {
     pub verbose: bool,
     /// Leave out the last, smaller batch of each epoch.
     pub drop_last: bool,
+    /// Fraction of the training set held out for validation when [`Trainer::fit`] is given
+    /// no validation set (0, the default, holds out nothing): a seeded split
+    /// ([`percept_data::split_for_validation`], by `seed`), stratified by class, made before
+    /// the first epoch; the model never trains on the held-out samples, and early stopping
+    /// and plateau schedules watch them. Keras' `validation_split`.
+    pub validation_split: f64,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        Self { epochs: 10, batch_size: 64, seed: 0, shuffle: true, verbose: true, drop_last: false }
+        Self {
+            epochs: 10,
+            batch_size: 64,
+            seed: 0,
+            shuffle: true,
+            verbose: true,
+            drop_last: false,
+            validation_split: 0.0,
+        }
     }
 }
+
+/// How far above its start the training loss may rise before [`Trainer::fit`] calls the run
+/// diverged ([`Trainer::divergence_factor`]).
+pub const DEFAULT_DIVERGENCE_FACTOR: f32 = 1000.0;
 
 /// Loss and accuracy of a model on a data set.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,6 +95,8 @@ pub struct Trainer {
     class_names: Option<Vec<String>>,
     metadata: std::collections::BTreeMap<String, String>,
     clip: Clip,
+    divergence_factor: Option<f32>,
+    validation_label: String,
 }
 
 /// Gradient clipping before each step ([`Trainer::clip_grad_norm`], [`Trainer::clip_grad_value`]).
@@ -109,7 +130,30 @@ impl Trainer {
             class_names: None,
             metadata: Default::default(),
             clip: Clip::default(),
+            divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
+            validation_label: "val".into(),
         }
+    }
+
+    /// Stops training with [`TrainError::Diverged`] when a batch's loss or an epoch's mean
+    /// training loss rises above `factor` times the loss at the start of the run (the first
+    /// batch's, or the first saved epoch's when resuming; at least 1), or when a parameter
+    /// holds a NaN or an infinity after an epoch. A batch whose loss is NaN or infinite stops
+    /// training at once ([`TrainError::NonFiniteLoss`]). Either way, the diverged epoch is
+    /// never saved over the last checkpoint. The default factor is
+    /// [`DEFAULT_DIVERGENCE_FACTOR`]; `None` keeps only the checks for NaN and infinity.
+    pub fn divergence_factor(&mut self, factor: Option<f32>) -> &mut Self {
+        self.divergence_factor = factor;
+        self
+    }
+
+    /// What the progress lines call the data passed to [`Trainer::fit`] as `validation`:
+    /// `"val"` (the default) for data held out of the training set, `"test"` for a test set
+    /// that is watched as a benchmark, which must then choose nothing (no early stopping, no
+    /// plateau schedule).
+    pub fn validation_label(&mut self, label: impl Into<String>) -> &mut Self {
+        self.validation_label = label.into();
+        self
     }
 
     /// Runs `callback` during every [`Trainer::fit`] (after each batch and epoch, and at the
@@ -119,8 +163,10 @@ impl Trainer {
         self
     }
 
-    /// Saves a [`Checkpoint`] to `path` after every epoch (written to `path.tmp` and renamed,
-    /// so a crash never destroys the previous one).
+    /// Saves a [`Checkpoint`] to `path` after every epoch (written to a temporary file and
+    /// renamed, so a crash never destroys the previous one). [`Trainer::fit`] checks that the
+    /// path can be written before the first epoch, and never saves an epoch in which
+    /// training diverged ([`Trainer::divergence_factor`]).
     pub fn checkpoint_every_epoch(&mut self, path: impl Into<std::path::PathBuf>) -> &mut Self {
         self.checkpoint_path = Some(path.into());
         self
@@ -188,10 +234,16 @@ impl Trainer {
     }
 
     /// Trains `model` on `train` for the configured epochs, evaluating on `validation` after
-    /// each, and returns the history.
+    /// each (or on the part of `train` that [`FitConfig::validation_split`] holds out), and
+    /// returns the history.
+    ///
+    /// Layers that wait for a run's seed ([`percept_nn::Dropout::new`]) are seeded from
+    /// [`FitConfig::seed`] first ([`Sequential::seed_layers`]).
     ///
     /// # Errors
-    /// [`TrainError`] when the data does not fit the model or the loss becomes non-finite.
+    /// [`TrainError`] when the data does not fit the model, the settings contradict each
+    /// other, the checkpoint path cannot be written (found before the first epoch), the run
+    /// diverges ([`Trainer::divergence_factor`]) or the progress cannot be printed.
     pub fn fit<R: UpdateRule>(
         &mut self,
         model: &mut Sequential,
@@ -200,12 +252,49 @@ impl Trainer {
         train: &dyn Dataset,
         validation: Option<&dyn Dataset>,
     ) -> Result<History, TrainError> {
+        let config = self.config;
+        let fraction = config.validation_split;
+        if config.batch_size == 0 {
+            return Err(TrainError::Config("FitConfig::batch_size must be at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&fraction) {
+            return Err(TrainError::Config(format!(
+                "FitConfig::validation_split is {fraction}; it must be at least 0 and below 1"
+            )));
+        }
+        let held_out;
+        let (train, validation): (&dyn Dataset, Option<&dyn Dataset>) = if fraction > 0.0 {
+            if validation.is_some() {
+                return Err(TrainError::Config(
+                    "FitConfig::validation_split holds part of the training set out for validation, and a \
+                     validation set was given too: use one or the other"
+                        .into(),
+                ));
+            }
+            let (kept, held) = split_for_validation(train, fraction, config.seed);
+            if held.is_empty() || kept.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "FitConfig::validation_split {fraction} of {} samples leaves {} for training and {} for \
+                     validation; both need at least one",
+                    train.len(),
+                    kept.len(),
+                    held.len()
+                )));
+            }
+            held_out = (Subset::new(train, kept), Subset::new(train, held));
+            (&held_out.0, Some(&held_out.1))
+        } else {
+            (train, validation)
+        };
         check_data(model, train, "training")?;
         if let Some(validation) = validation {
             check_data(model, validation, "validation")?;
         }
-        let config = self.config;
         let clip = self.clip;
+        if let Some(path) = &self.checkpoint_path {
+            Checkpoint::check_writable(path).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        }
+        model.seed_layers(config.seed);
         let mut order = if config.shuffle {
             BatchOrder::shuffled(train.len(), config.batch_size, config.seed)
         } else {
@@ -248,6 +337,9 @@ impl Trainer {
             first_epoch = checkpoint.epoch + 1;
         }
         let mut stop = false;
+        // The loss at the start of the run, against which divergence is measured.
+        let mut start_loss = history.epochs.first().map(|e| e.train_loss);
+        let divergence_factor = self.divergence_factor;
         // Kept across epochs: see `BatchBuffers::evaluate`.
         let mut validation_buffers = BatchBuffers::new();
         for epoch in first_epoch..=config.epochs {
@@ -255,7 +347,10 @@ impl Trainer {
             let started = Instant::now();
             let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
             let batches_in_epoch = order.batches_per_epoch();
-            let bar = config.verbose.then(|| progress_bar(epoch, config.epochs, batches_in_epoch)).flatten();
+            let bar = config
+                .verbose
+                .then(|| progress_bar(epoch, config.epochs, batches_in_epoch, config.batch_size))
+                .flatten();
             let mut batches = order.next_epoch().enumerate().peekable();
             while let Some((batch_index, batch)) = batches.next() {
                 step.batch.forward(model, train, batch, Mode::Train)?;
@@ -274,6 +369,10 @@ impl Trainer {
                         loss.forward_backward_hits(output, targets_of(labels), output_grad)?;
                     if !value.is_finite() {
                         return Err(TrainError::NonFiniteLoss { epoch, batch: batch_index + 1, loss: value });
+                    }
+                    if let Some(reason) = exploded(value, start_loss, divergence_factor) {
+                        let reason = format!("the loss of batch {} {reason}", batch_index + 1);
+                        return Err(TrainError::Diverged { epoch, reason });
                     }
                     correct += hits.unwrap_or_else(|| count_correct(output, labels));
                     if clip == Clip::default() {
@@ -297,6 +396,7 @@ impl Trainer {
                 if let Some((scheduler, StepEvery::Batch)) = &mut scheduler {
                     scheduler.step_with_metric(value, optimizer);
                 }
+                start_loss.get_or_insert(value);
                 loss_sum += value as f64 * batch.len() as f64;
                 seen += batch.len();
                 if let Some(bar) = &bar {
@@ -330,11 +430,14 @@ impl Trainer {
                 bar.finish_and_clear();
             }
             let train_seconds = started.elapsed().as_secs_f64();
+            let train_loss = (loss_sum / seen.max(1) as f64) as f32;
+            if let Some(reason) = divergence(model, train_loss, start_loss, divergence_factor) {
+                return Err(TrainError::Diverged { epoch, reason });
+            }
             let evaluation = match validation {
                 Some(data) => Some(validation_buffers.evaluate(model, loss, data, 1024)?),
                 None => None,
             };
-            let train_loss = (loss_sum / seen.max(1) as f64) as f32;
             if let Some((scheduler, StepEvery::Epoch)) = &mut scheduler {
                 scheduler.step_with_metric(evaluation.map_or(train_loss, |e| e.loss), optimizer);
             }
@@ -349,7 +452,9 @@ impl Trainer {
                 learning_rate,
             };
             if config.verbose {
-                println!("{}", progress_line(&record, config.epochs));
+                let line = progress_line_labelled(&record, config.epochs, &self.validation_label);
+                writeln!(std::io::stdout().lock(), "{line}")
+                    .map_err(|e| TrainError::Output(e.to_string()))?;
             }
             for callback in &mut self.on_epoch {
                 callback(&record);
@@ -378,23 +483,6 @@ impl Trainer {
         }
         Ok(history)
     }
-}
-
-/// A live progress bar for one epoch when stdout is a terminal (`None` otherwise: logs and
-/// CI get the one line per epoch only). indicatif draws it at most a few times a second.
-fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(batches as u64);
-    let style = indicatif::ProgressStyle::with_template(&format!(
-        "epoch {epoch:>3}/{epochs} [{{bar:30}}] {{pos}}/{{len}} batches  {{per_sec}}  {{msg}}"
-    ))
-    .ok()?
-    .progress_chars("=> ");
-    bar.set_style(style);
-    Some(bar)
 }
 
 /// Reused per-step buffers: after the first batch, a step allocates nothing.
@@ -532,6 +620,39 @@ impl BatchBuffers {
         }
         result.expect("gather_sparse_during runs `main` once")
     }
+}
+
+/// Why the run counts as diverged after an epoch whose mean training loss is `train_loss`,
+/// if it does: a parameter that is NaN or infinite, or a loss that [`exploded`].
+fn divergence(
+    model: &mut Sequential,
+    train_loss: f32,
+    start_loss: Option<f32>,
+    factor: Option<f32>,
+) -> Option<String> {
+    let mut bad = None;
+    let mut index = 0;
+    model.visit_parameters(&mut |p| {
+        if bad.is_none() && p.value.as_slice().iter().any(|v| !v.is_finite()) {
+            bad = Some(format!("parameter {index} ({}) holds NaN or infinite values", p.name));
+        }
+        index += 1;
+    });
+    if bad.is_some() {
+        return bad;
+    }
+    if !train_loss.is_finite() {
+        return Some(format!("the mean training loss is {train_loss}"));
+    }
+    exploded(train_loss, start_loss, factor).map(|reason| format!("the mean training loss {reason}"))
+}
+
+/// How `loss` exploded, if it is above `factor` times the loss at the start of the run (or
+/// times 1, if that was lower: a run starting near 0 is not called diverged for a small rise).
+fn exploded(loss: f32, start_loss: Option<f32>, factor: Option<f32>) -> Option<String> {
+    let (Some(factor), Some(start)) = (factor, start_loss) else { return None };
+    (loss > factor * start.max(1.0))
+        .then(|| format!("rose to {loss:.4e}, more than {factor} times the {start:.4} of the start"))
 }
 
 /// Where a data set lies: which one a gathered batch came from.

@@ -100,15 +100,29 @@ fn percent(value: Option<f32>) -> String {
 
 /// One line: `epoch 3/10  loss 0.1234  acc 96.10%  val_loss 0.1100  val_acc 96.70%  2.31 s`.
 pub fn progress_line(record: &EpochRecord, epochs: usize) -> String {
+    progress_line_labelled(record, epochs, "val")
+}
+
+/// [`progress_line`] with the evaluated data called `label` instead of `val`: `"test"` for
+/// a test set watched as a benchmark (`test_loss 0.1100  test_acc 96.70%`).
+///
+/// ```
+/// use percept_train::{EpochRecord, progress_line_labelled};
+/// let record = EpochRecord { epoch: 3, train_loss: 0.1234, train_accuracy: Some(0.961),
+///     validation_loss: Some(0.11), validation_accuracy: Some(0.967), train_seconds: 2.31, learning_rate: 0.1 };
+/// assert_eq!(progress_line_labelled(&record, 10, "test"),
+///     "epoch   3/10  loss 0.1234  acc  96.10%  test_loss 0.1100  test_acc  96.70%  2.31 s");
+/// ```
+pub fn progress_line_labelled(record: &EpochRecord, epochs: usize, label: &str) -> String {
     let mut line = format!("epoch {:>3}/{epochs}  loss {:.4}", record.epoch, record.train_loss);
     if record.train_accuracy.is_some() {
         line += &format!("  acc {:>7}", percent(record.train_accuracy));
     }
     if let Some(loss) = record.validation_loss {
-        line += &format!("  val_loss {loss:.4}");
+        line += &format!("  {label}_loss {loss:.4}");
     }
     if record.validation_accuracy.is_some() {
-        line += &format!("  val_acc {:>7}", percent(record.validation_accuracy));
+        line += &format!("  {label}_acc {:>7}", percent(record.validation_accuracy));
     }
     line + &format!("  {:.2} s", record.train_seconds)
 }

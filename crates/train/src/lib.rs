@@ -33,7 +33,9 @@ mod interop;
 mod metrics;
 #[cfg(feature = "plot")]
 pub mod plot;
+mod progress;
 pub mod recipe;
+mod save_load;
 
 pub use callbacks::{BatchRecord, Callback, Control, EarlyStopping, Monitor};
 pub use checkpoint::{
@@ -41,10 +43,16 @@ pub use checkpoint::{
     SavedTensor,
 };
 pub use error::TrainError;
-pub use fit::{BatchBuffers, EpochCallback, Evaluation, FitConfig, StepEvery, Trainer, evaluate, targets_of};
-pub use history::{EpochRecord, History, progress_line};
+pub use fit::{
+    BatchBuffers, DEFAULT_DIVERGENCE_FACTOR, EpochCallback, Evaluation, FitConfig, StepEvery, Trainer,
+    evaluate, targets_of,
+};
+pub use history::{EpochRecord, History, progress_line, progress_line_labelled};
 pub use interop::{InteropError, export_safetensors, import_safetensors, state_dict_names};
 pub use metrics::{ConfusionMatrix, accuracy, mean_absolute_error, mean_squared_error, top_k_accuracy};
 #[cfg(feature = "plot")]
-pub use plot::{PlotError, WeightLog, WeightWatch, plot_decision_boundary, plot_history};
+pub use plot::{
+    PlotError, WeightLog, WeightWatch, plot_decision_boundary, plot_history, plot_history_labelled,
+};
 pub use recipe::{Recipe, RecipeError, RecipeOutcome, RunOptions};
+pub use save_load::SaveLoad;

@@ -92,6 +92,19 @@ const PANEL: (u32, u32) = (480, 360);
 /// # Errors
 /// [`PlotError`] naming the file: no epochs, or the file cannot be written.
 pub fn plot_history(history: &History, path: impl AsRef<Path>) -> Result<(), PlotError> {
+    plot_history_labelled(history, path, "validation")
+}
+
+/// [`plot_history`] with the evaluated data's lines called `label` instead of "validation":
+/// "test" for a test set watched as a benchmark (see [`crate::Trainer::validation_label`]).
+///
+/// # Errors
+/// As [`plot_history`].
+pub fn plot_history_labelled(
+    history: &History,
+    path: impl AsRef<Path>,
+    label: &str,
+) -> Result<(), PlotError> {
     let path = path.as_ref();
     if history.epochs.is_empty() {
         return Err(PlotError::Empty { path: path.to_path_buf(), what: "the history has no epochs" });
@@ -108,20 +121,17 @@ pub fn plot_history(history: &History, path: impl AsRef<Path>) -> Result<(), Plo
     let loss = Panel {
         title: "loss",
         y_label: "loss",
-        lines: [
-            series("training", &|e| Some(e.train_loss), 1.0),
-            series("validation", &|e| e.validation_loss, 1.0),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
+        lines: [series("training", &|e| Some(e.train_loss), 1.0), series(label, &|e| e.validation_loss, 1.0)]
+            .into_iter()
+            .flatten()
+            .collect(),
     };
     let accuracy = Panel {
         title: "accuracy",
         y_label: "accuracy (%)",
         lines: [
             series("training", &|e| e.train_accuracy, 100.0),
-            series("validation", &|e| e.validation_accuracy, 100.0),
+            series(label, &|e| e.validation_accuracy, 100.0),
         ]
         .into_iter()
         .flatten()

@@ -53,6 +53,11 @@ fn training_curves_have_a_loss_and_an_accuracy_panel() {
     // Four lines of four epochs: one marker per point.
     assert_eq!(count(&svg, "<circle"), 16);
     assert!(count(&svg, "<polyline") >= 4);
+    // A test set watched as a benchmark is called what it is.
+    let test_path = dir.join("test-curves.svg");
+    plot_history_labelled(&history, &test_path, "test").expect("writes");
+    let labelled = std::fs::read_to_string(&test_path).unwrap();
+    assert!(labelled.contains("\ntest\n") && !labelled.contains("validation"), "{labelled}");
 
     // Regression: no accuracy, so one panel; a non-finite loss is left out, not drawn.
     let history = History {

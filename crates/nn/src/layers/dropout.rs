@@ -9,13 +9,32 @@ use crate::{Layer, Mode, Rng, seeded_rng};
 /// element is zeroed with probability `p` and the survivors are scaled by `1 / (1 − p)`, so
 /// evaluation (where the layer passes its input through) needs no rescaling.
 ///
-/// The mask comes from the layer's own seeded generator: the same seed gives the same masks,
-/// run after run. The mode is an argument of every forward pass ([`Mode::Train`] or
-/// [`Mode::Eval`]), so evaluation cannot silently run with dropout on.
+/// The masks come from the layer's own generator, seeded in one of two ways:
+/// - [`Dropout::new`]`(p)` takes the run's seed: the first `Trainer::fit` (percept-train) that
+///   trains the layer seeds it from `FitConfig::seed` and the layer's position in the model
+///   ([`crate::Sequential::seed_layers`]), so one seed reproduces a whole run and two dropout
+///   layers draw different masks. Until then its masks come from seed 0.
+/// - [`Dropout::seeded`]`(p, seed)` fixes the generator's seed, whatever the run's.
+///
+/// The mode is an argument of every forward pass ([`Mode::Train`] or [`Mode::Eval`]), so
+/// evaluation cannot silently run with dropout on.
+///
+/// ```
+/// use percept_nn::{Dropout, Layer, Mode, Sequential};
+/// use percept_linalg::Matrix;
+/// let mut model = Sequential::new();
+/// model.add(Dropout::new(0.5))?.add(Dropout::seeded(0.5, 7))?;
+/// model.seed_layers(42); // what a Trainer does with FitConfig::seed
+/// let output = model.forward(&Matrix::filled(4, 8, 1.0), Mode::Train)?;
+/// assert!(output.as_slice().iter().all(|&v| v == 0.0 || v == 4.0));
+/// # Ok::<(), percept_nn::NnError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f32,
-    seed: u64,
+    /// The generator's seed once it has one (from [`Dropout::seeded`], [`Dropout::reseed`] or
+    /// a run); `None` while it waits for a run's seed.
+    seed: Option<u64>,
     rng: Rng,
     /// The scale factor of each element in the last training forward pass (0 or `1/(1−p)`).
     mask: Matrix,
@@ -24,14 +43,27 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// Dropout with probability `p`, masks drawn from a generator seeded with `seed`.
+    /// Dropout with probability `p`, its masks seeded by the run that trains it (see
+    /// [`Dropout`]).
     ///
     /// # Panics
     /// If `p` is not in `[0, 1)`.
     #[track_caller]
-    pub fn new(p: f32, seed: u64) -> Self {
+    pub fn new(p: f32) -> Self {
         assert!((0.0..1.0).contains(&p), "Dropout: p = {p} must be in [0, 1)");
-        Self { p, seed, rng: seeded_rng(seed), mask: Matrix::default(), trained: false }
+        Self { p, seed: None, rng: seeded_rng(0), mask: Matrix::default(), trained: false }
+    }
+
+    /// Dropout with probability `p`, masks drawn from a generator seeded with `seed`: the
+    /// same masks, run after run, whatever seed the run is given.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1)`.
+    #[track_caller]
+    pub fn seeded(p: f32, seed: u64) -> Self {
+        let mut layer = Self::new(p);
+        layer.reseed(seed);
+        layer
     }
 
     /// The drop probability.
@@ -39,9 +71,14 @@ impl Dropout {
         self.p
     }
 
-    /// Restarts the mask generator from `seed`.
+    /// The seed of the mask generator; `None` while the layer waits for a run's seed.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// Restarts the mask generator from `seed` (a run's seed no longer replaces it).
     pub fn reseed(&mut self, seed: u64) {
-        self.seed = seed;
+        self.seed = Some(seed);
         self.rng = seeded_rng(seed);
     }
 
@@ -68,8 +105,16 @@ impl Layer for Dropout {
         "Dropout"
     }
 
+    /// (A layer still waiting for a run's seed saves seed 0, the seed its masks come from.)
     fn spec(&self) -> Option<crate::LayerSpec> {
-        Some(crate::LayerSpec::Dropout { p: self.p, seed: self.seed })
+        Some(crate::LayerSpec::Dropout { p: self.p, seed: self.seed.unwrap_or(0) })
+    }
+
+    /// Takes `seed` unless the layer already has one.
+    fn seed_from_run(&mut self, seed: u64) {
+        if self.seed.is_none() {
+            self.reseed(seed);
+        }
     }
 
     /// The mask generator, so that a resumed run draws the masks the uninterrupted one would.

@@ -399,9 +399,8 @@ impl Recipe {
                     model.add(LogSoftmax)?;
                 }
                 LayerRecipe::Dropout { p } => {
-                    // Each dropout layer draws from its own stream of the run's seed.
-                    let layer_seed = seed ^ (0xD0_u64 << 56) ^ index as u64;
-                    model.add(Dropout::new(p, layer_seed))?;
+                    // Seeded from the run's seed by the fit loop (`Sequential::seed_layers`).
+                    model.add(Dropout::new(p))?;
                 }
                 LayerRecipe::BatchNorm { eps, momentum } => {
                     let mut layer = BatchNorm1d::new(width);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use percept_data::{
     Augmentation, Augmented, Classification, CsvOptions, Dataset, FASHION_MNIST_CLASSES,
     FASHION_MNIST_DEBIAN_DIR, ImageDataset, InMemoryDataset, LabelColumn, Labels, Mnist, Subset, Task,
-    make_classification, read_csv, split_indices,
+    make_classification, read_csv, split_for_validation,
 };
 use percept_linalg::Matrix;
 use percept_nn::{Normalization, Sequential};
@@ -117,10 +117,8 @@ impl Recipe {
             Source::Table { train, name, class_names, .. } => (train, name, class_names.clone()),
         };
         let classification = train_all.num_classes().is_some();
-        let stratify = classes_of(train_all);
-        let split = self.data.validation_split;
         let (train_indices, validation_indices) =
-            split_indices(train_all.len(), split, self.training.seed, stratify.as_deref());
+            split_for_validation(train_all, self.data.validation_split, self.training.seed);
         if train_indices.is_empty() {
             return Err(RecipeError::invalid("data.validation_split", "leaves no training sample"));
         }
@@ -158,6 +156,8 @@ impl Recipe {
             seed: self.training.seed,
             shuffle: true,
             verbose: options.verbose,
+            // Held out above, so that augmentation distorts the training part only.
+            validation_split: 0.0,
             // A batch norm layer cannot train on a last batch of one sample.
             drop_last: has_batch_norm,
         };
@@ -471,20 +471,6 @@ fn chosen_epoch(history: &History, monitor: Monitor, validation: bool) -> usize 
         }
     }
     best.map_or(last, |(epoch, _)| epoch)
-}
-
-fn classes_of(data: &dyn Dataset) -> Option<Vec<usize>> {
-    data.num_classes()?;
-    let all: Vec<usize> = (0..data.len()).collect();
-    let (mut inputs, mut labels) = (Matrix::default(), Labels::default());
-    let mut classes = Vec::with_capacity(data.len());
-    for block in all.chunks(4096) {
-        data.gather(block, &mut inputs, &mut labels);
-        if let Labels::Classes(c) = &labels {
-            classes.extend_from_slice(c);
-        }
-    }
-    Some(classes)
 }
 
 fn gather_all(data: &dyn Dataset) -> (Matrix, Labels) {

@@ -30,6 +30,8 @@ mod error;
 mod fit;
 mod history;
 mod interop;
+#[cfg(feature = "lab")]
+pub mod lab;
 mod metrics;
 #[cfg(feature = "plot")]
 pub mod plot;

@@ -361,6 +361,12 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// `"an"` before 8, 11, 18 and 80-89 (as spoken), `"a"` otherwise.
+fn article(n: usize) -> &'static str {
+    let text = n.to_string();
+    if text.starts_with('8') || text == "11" || text == "18" { "an" } else { "a" }
+}
+
 /// `245,760`.
 pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -518,7 +524,11 @@ fn what_goes_wrong(results: &LabResults) -> String {
         "{} of the {} nets with hidden layers had their best validation epoch before the last while their training accuracy went on rising{}",
         peaked.len(),
         deep.len(),
-        if peaked.is_empty() { ": no sign of overfitting within these epochs." } else { ": they begin to overfit, which choosing the epoch on validation guards against." }
+        if peaked.is_empty() {
+            ": no sign of overfitting within these epochs."
+        } else {
+            ", a first sign of overfitting, which choosing the epoch on validation guards against."
+        }
     ));
     // What each layer costs.
     let best_by_depth: Vec<&RunResult> = depths(results)
@@ -647,16 +657,15 @@ fn one_vs_all(results: &LabResults) -> String {
             Ordering::Less => "One-vs-all does better here",
             Ordering::Equal => "The two do equally well here",
         };
+    let softmax_net = net(softmax);
     format!(
-        "Ten one-vs-all logistic classifiers ({} parameters, {size} the softmax model's {}), each trained with binary cross-entropy and combined by taking the most confident, reached {} validation accuracy, {} {} ({}). {verdict}. On the test set, measured once, one-vs-all scores {} and {} {}.",
+        "Ten one-vs-all logistic classifiers ({} parameters, {size} the softmax model's {}), each trained with binary cross-entropy and combined by taking the most confident, reached {} validation accuracy, {} the {softmax_net} ({}). {verdict}. On the test set, measured once, one-vs-all scores {} and the {softmax_net} {}.",
         thousands(ova.parameters),
         thousands(softmax.parameters),
         percent(ova.best_validation_accuracy),
         compared(ova.best_validation_accuracy, softmax.best_validation_accuracy),
-        softmax.name.to_lowercase(),
         percent(softmax.best_validation_accuracy),
         percent(ova.test_accuracy),
-        softmax.name.to_lowercase(),
         percent(softmax.test_accuracy)
     )
 }
@@ -679,8 +688,10 @@ fn confused_digits(results: &LabResults) -> String {
         .iter()
         .map(|p| {
             format!(
-                "a {} taken for a {} ({} time{})",
+                "{} {} taken for {} {} ({} time{})",
+                article(p.truth),
                 p.truth,
+                article(p.predicted),
                 p.predicted,
                 p.count,
                 if p.count == 1 { "" } else { "s" }

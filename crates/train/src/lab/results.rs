@@ -139,18 +139,21 @@ pub struct LabResults {
     /// Every configuration, in the order trained.
     pub runs: Vec<RunResult>,
     /// Index into `runs` of the best configuration: the highest best validation accuracy
-    /// (the first on a tie). Chosen on validation only.
+    /// ([`LabResults::best_by_validation`]). Chosen on validation only.
     pub best: usize,
     /// Wall-clock seconds of the whole lab (loading, training, evaluation, report).
     pub wall_seconds: f64,
 }
 
 impl LabResults {
-    /// Index of the run with the highest best validation accuracy (the first on a tie).
+    /// Index of the run with the highest best validation accuracy as the report prints it
+    /// (to a hundredth of a percent), the first on a tie: the grid lists smaller models
+    /// first, so a tie goes to the smaller one.
     pub fn best_by_validation(runs: &[RunResult]) -> usize {
+        let printed = |run: &RunResult| (run.best_validation_accuracy as f64 * 10_000.0).round() as i64;
         let mut best = 0;
         for (i, run) in runs.iter().enumerate() {
-            if run.best_validation_accuracy > runs[best].best_validation_accuracy {
+            if printed(run) > printed(&runs[best]) {
                 best = i;
             }
         }

@@ -7,6 +7,7 @@
 //! percept predict --model moons.ckpt new_points.csv --out predictions.csv
 //! percept export --model mnist.ckpt --out mnist.safetensors
 //! percept summary --model mnist.ckpt
+//! percept lab --quick          # the lesson's MNIST lab, answered in lab-report/REPORT.md
 //! ```
 
 use std::path::{Path, PathBuf};

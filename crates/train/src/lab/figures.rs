@@ -247,7 +247,17 @@ fn write_grid(path: &Path, panels: &[Panel], axis: Axis, shared_y: bool) -> Resu
         root.fill(&WHITE).map_err(|e| draw_error(path)(&e))?;
         let areas = root.split_evenly((rows, columns));
         for (panel, area) in panels.iter().zip(&areas) {
-            draw_panel(area, panel, axis, shared.clone(), 14).map_err(|e| draw_error(path)(&e))?;
+            let range = shared.clone().unwrap_or_else(|| {
+                let values = panel.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+                let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                padded(lo, hi)
+            });
+            // Room above the data for the legend, in the upper right: a small panel has no
+            // empty corner to spare (weights start low and grow, gradients start high).
+            let most_entries = panels.iter().map(|p| p.lines.len()).max().unwrap_or(1);
+            let entries = if shared.is_some() { most_entries } else { panel.lines.len() } as f64;
+            let range = range.start..range.end + 0.16 * entries * (range.end - range.start);
+            draw_panel(area, panel, axis, Some(range), 14).map_err(|e| draw_error(path)(&e))?;
         }
         root.present().map_err(|e| draw_error(path)(&e))?;
     }
@@ -263,12 +273,12 @@ fn padded(lo: f64, hi: f64) -> Range<f64> {
     lo - pad..hi + pad
 }
 
-/// A value for an axis label: three significant digits, without trailing zeros.
-fn short_number(value: f64) -> String {
+/// A value for an axis label: `significant` digits, without trailing zeros.
+fn short_number(value: f64, significant: i32) -> String {
     if value == 0.0 || !value.is_finite() {
         return "0".into();
     }
-    let digits = (2 - value.abs().log10().floor() as i32).max(0) as usize;
+    let digits = (significant - 1 - value.abs().log10().floor() as i32).max(0) as usize;
     let text = format!("{value:.digits$}");
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
@@ -285,6 +295,7 @@ fn draw_panel(
     let points = || panel.lines.iter().flat_map(|l| l.points.iter().copied());
     let (x_lo, x_hi) = points().fold((f64::MAX, f64::MIN), |(lo, hi), (x, _)| (lo.min(x), hi.max(x)));
     let (x_lo, x_hi) = if x_lo <= x_hi { (x_lo, x_hi) } else { (0.0, 1.0) };
+    let legend_on_top = y_range.is_some();
     let y_range = y_range.unwrap_or_else(|| {
         let (lo, hi) = points().fold((f64::MAX, f64::MIN), |(lo, hi), (_, y)| (lo.min(y), hi.max(y)));
         padded(lo, hi)
@@ -296,8 +307,8 @@ fn draw_panel(
         .y_label_area_size(52)
         .build_cartesian_2d(x_lo - 0.25..x_hi + 0.25, y_range.clone())?;
     let whole = |x: &f64| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() };
-    let log_label = |y: &f64| short_number(10f64.powf(*y));
-    let linear_label = |y: &f64| short_number(*y);
+    let log_label = |y: &f64| short_number(10f64.powf(*y), 2);
+    let linear_label = |y: &f64| short_number(*y, 3);
     let y_format: &dyn Fn(&f64) -> String = if axis.log { &log_label } else { &linear_label };
     chart
         .configure_mesh()
@@ -323,7 +334,11 @@ fn draw_panel(
     }
     chart
         .configure_series_labels()
-        .position(emptiest_corner(points(), &(x_lo - 0.25..x_hi + 0.25), &y_range))
+        .position(if legend_on_top {
+            SeriesLabelPosition::UpperRight
+        } else {
+            emptiest_corner(points(), &(x_lo - 0.25..x_hi + 0.25), &y_range)
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 12))

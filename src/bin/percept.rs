@@ -7,6 +7,7 @@
 //! percept predict --model moons.ckpt new_points.csv --out predictions.csv
 //! percept export --model mnist.ckpt --out mnist.safetensors
 //! percept summary --model mnist.ckpt
+//! percept lab --quick          # the lesson's MNIST lab, answered in lab-report/REPORT.md
 //! ```
 
 use std::io::Write as _;
@@ -67,6 +68,8 @@ enum Command {
     Export(ExportArgs),
     /// Print a checkpoint's layers, shapes and parameter counts.
     Summary(SummaryArgs),
+    /// Run the lesson's MNIST lab (depth × activation, one-vs-all) and write a report.
+    Lab(LabArgs),
 }
 
 /// Training settings: every flag can also come from a TOML file (`--config`) with the same
@@ -264,6 +267,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict(&args),
         Command::Export(args) => export(&args),
         Command::Summary(args) => summary(&args),
+        Command::Lab(args) => lab(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1082,5 +1086,64 @@ fn summary(args: &SummaryArgs) -> Result<(), Error> {
         plot_history(&history, path)?;
         out!("curves of {} epochs: {}", history.epochs.len(), path.display());
     }
+    Ok(())
+}
+
+/// `percept lab`: the settings of `percept::train::lab::LabConfig`.
+#[derive(Args)]
+struct LabArgs {
+    /// Directory with the four MNIST IDX files (gzip'd or raw).
+    #[arg(long, default_value = "datasets/mnist")]
+    data: PathBuf,
+    /// Folder for REPORT.md, results.json and the figures (created if needed).
+    #[arg(long, default_value = "lab-report")]
+    out: PathBuf,
+    /// A small grid on 3,000 training and 1,000 test images, in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Epochs per configuration (default 15; 3 with --quick).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Hidden layer sizes: a 2-layer net uses the first, a 3-layer net both (default 256,128).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Activations to compare (default sigmoid,tanh,relu,gelu).
+    #[arg(long, value_delimiter = ',')]
+    activations: Option<Vec<percept::train::lab::Activation>>,
+    /// SGD's learning rate, the same for every configuration (default 0.1).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Minibatch size (default 64).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Seed of the split, initialization and batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn lab(args: LabArgs) -> Result<(), Error> {
+    use percept::train::lab::{LabConfig, run_lab};
+    let base = if args.quick { LabConfig::quick() } else { LabConfig::default() };
+    let config = LabConfig {
+        data: args.data,
+        out: args.out,
+        epochs: args.epochs.unwrap_or(base.epochs),
+        hidden: args.hidden.unwrap_or(base.hidden.clone()),
+        activations: args.activations.unwrap_or(base.activations.clone()),
+        learning_rate: args.lr.unwrap_or(base.learning_rate),
+        batch_size: args.batch.unwrap_or(base.batch_size),
+        seed: args.seed,
+        threads: args.threads,
+        progress: !args.quiet,
+        ..base
+    };
+    let outcome = run_lab(&config)?;
+    println!("report: {}", outcome.report.display());
     Ok(())
 }

@@ -39,6 +39,16 @@ pub trait Callback {
         Control::Continue
     }
 
+    /// After each training batch, before [`Callback::on_batch_end`], with the model: its
+    /// parameters updated by the step, and each parameter's `grad` still holding the gradient
+    /// the step used (the fused backward pass and update leaves it there, the first layer's
+    /// included). For statistics of the gradients, such as the lab's norm of each layer's
+    /// weight gradient per step; anything done here runs every batch, so keep it cheap.
+    fn on_step_end(&mut self, batch: &BatchRecord, model: &mut Sequential) -> Control {
+        let _ = (batch, model);
+        Control::Continue
+    }
+
     /// After each epoch and its evaluation, with the model as it is then.
     fn on_epoch_end(&mut self, record: &EpochRecord, model: &mut Sequential) -> Control {
         let _ = (record, model);

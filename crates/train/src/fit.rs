@@ -419,6 +419,7 @@ impl Trainer {
                         learning_rate: batch_rate,
                     };
                     for callback in &mut self.callbacks {
+                        stop |= callback.on_step_end(&record, model) == Control::Stop;
                         stop |= callback.on_batch_end(&record) == Control::Stop;
                     }
                     if stop {

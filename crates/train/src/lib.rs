@@ -3,7 +3,8 @@
 //! The loop around the step: [`Trainer::fit`] runs epochs of seeded, shuffled minibatches
 //! (forward, loss, backward, optimizer step), evaluates on a validation set after each epoch,
 //! prints one progress line per epoch and returns a [`History`] to read afterwards;
-//! [`evaluate`] measures loss and accuracy.
+//! [`evaluate`] measures loss and accuracy. With the `lab` feature (on by default), the
+//! `lab` module runs the lesson's MNIST lab and writes its report.
 //!
 //! ```
 //! use percept_data::{Classification, make_classification};
@@ -30,6 +31,8 @@ mod error;
 mod fit;
 mod history;
 mod interop;
+#[cfg(feature = "lab")]
+pub mod lab;
 mod metrics;
 #[cfg(feature = "plot")]
 pub mod plot;

@@ -17,6 +17,10 @@ use crate::StepEvery;
 /// small enough that a typo (`size = 10000000000`) is an error instead of an allocation.
 pub(crate) const MAX_LAYER_SIZE: usize = 1 << 20;
 
+/// The most parameters a recipe's model may have (400 MB of weights, and as much again for
+/// their gradients): checked before anything is allocated.
+pub(crate) const MAX_PARAMETERS: usize = 100_000_000;
+
 /// Names of the schedules, as `[schedule] type` takes them.
 const SCHEDULES: [&str; 7] =
     ["constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau"];
@@ -326,6 +330,7 @@ impl Recipe {
         let seed = self.training.seed;
         let mut rng = seeded_rng(seed);
         let mut width = in_features;
+        let mut parameters = 0usize;
         let last_linear = self.model.layers.iter().rposition(|l| matches!(l, LayerRecipe::Linear { .. }));
         for (index, layer) in self.model.layers.iter().enumerate() {
             let key = |field: &str| format!("model.layers[{index}].{field}");
@@ -348,6 +353,16 @@ impl Recipe {
                         return Err(RecipeError::invalid(
                             key("size"),
                             format!("the last linear layer gives {size} outputs, but the data has {outputs}"),
+                        ));
+                    }
+                    parameters = parameters.saturating_add(width.saturating_add(1).saturating_mul(size));
+                    if parameters > MAX_PARAMETERS {
+                        return Err(RecipeError::invalid(
+                            key("size"),
+                            format!(
+                                "with this layer ({width} → {size}) the model would have {parameters} parameters, \
+                                 more than the {MAX_PARAMETERS} a recipe may ask for"
+                            ),
                         ));
                     }
                     let linear = match init {

@@ -116,6 +116,17 @@ pub enum RecipeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Training diverged (the loss or the parameters blew up); the checkpoint was left as it
+    /// was.
+    #[error("{source}\n{kept} (learning rate {learning_rate})")]
+    Diverged {
+        /// What the fit loop saw.
+        source: crate::TrainError,
+        /// What the checkpoint still holds.
+        kept: String,
+        /// The learning rate when it happened.
+        learning_rate: f32,
+    },
     /// The data could not be loaded.
     #[error(transparent)]
     Data(#[from] percept_data::DataError),

@@ -3,6 +3,7 @@
 //! checkpoint, history and plots.
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use percept_nn::{Normalization, Sequential};
 use super::{LayerRecipe, MonitorKind, NormalizationKind, Recipe, RecipeError};
 use crate::{
     BatchBuffers, Callback, Checkpoint, Control, EarlyStopping, EpochRecord, Evaluation, FitConfig, History,
-    Monitor, SavedEpoch, Trainer,
+    Monitor, SavedEpoch, TrainError, Trainer,
 };
 
 /// How [`Recipe::run`] reports, beyond what the recipe says.
@@ -33,11 +34,14 @@ pub struct RunOptions {
     /// When the clock of [`TestPoint::seconds`] started (default: when `run` was called);
     /// a command passes its own start to count loading too.
     pub started: Option<Instant>,
+    /// Continue the run saved in the recipe's checkpoint, if the file exists (its learning
+    /// rate and schedule win over the recipe's, so that it goes on exactly as it was).
+    pub resume: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { verbose: true, test_every_epoch: false, started: None }
+        Self { verbose: true, test_every_epoch: false, started: None, resume: false }
     }
 }
 
@@ -77,6 +81,8 @@ pub struct RecipeOutcome {
     pub outputs: Vec<PathBuf>,
     /// Wall time of the whole run, loading included.
     pub seconds: f64,
+    /// Samples in the test set (0 without one).
+    pub test_samples: usize,
 }
 
 /// The training data a recipe names, and how to get its test set later.
@@ -138,13 +144,20 @@ impl Recipe {
         std::fs::create_dir_all(&paths.dir)
             .map_err(|source| RecipeError::Io { path: paths.dir.clone(), source })?;
         if options.verbose {
-            println!(
-                "{}: {} training and {} validation samples from {dataset_name}",
-                self.title(),
-                train.len(),
-                validation.as_ref().map_or(0, Dataset::len)
-            );
-            println!("{model}");
+            say(&format!("{model}"))?;
+            say(&match &validation {
+                Some(held) => format!(
+                    "{}: training on {} samples of {dataset_name}, validation on {} held out of the training data",
+                    self.title(),
+                    train.len(),
+                    held.len()
+                ),
+                None => format!(
+                    "{}: training on {} samples of {dataset_name} (no validation split)",
+                    self.title(),
+                    train.len()
+                ),
+            })?;
         }
 
         let mut loss = self.build_loss(classification);
@@ -166,6 +179,28 @@ impl Recipe {
         trainer.metadata("dataset", dataset_name).metadata("recipe", self.to_toml());
         if let Some(names) = &class_names {
             trainer.class_names(names.clone());
+        }
+        if options.resume && paths.checkpoint.exists() {
+            let saved = Checkpoint::load(&paths.checkpoint)?;
+            let rate = saved.optimizer.learning_rate;
+            if options.verbose {
+                say(&format!(
+                    "resuming {} after epoch {}: learning rate {rate}, as saved",
+                    paths.checkpoint.display(),
+                    saved.epoch
+                ))?;
+            }
+            let asked = optimizer.learning_rate();
+            if asked != rate && saved.epoch > 0 {
+                // Not an error: the saved run wins, so that it continues exactly as it was.
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "note: learning rate {asked} is not used: a resumed run goes on with the learning rate (and \
+                     schedule) saved in {} ({rate}); start a new run to change it",
+                    paths.checkpoint.display()
+                );
+            }
+            trainer.resume(saved);
         }
         let batches = train.len().div_ceil(self.training.batch_size);
         if let Some((schedule, every)) = self.build_schedule(batches) {
@@ -206,7 +241,7 @@ impl Recipe {
             });
         }
 
-        let history = match augmentation {
+        let fitted = match augmentation {
             Some(augmentation) => {
                 let augmented = Augmented::new(&train, augmentation, self.training.seed);
                 trainer.fit(
@@ -215,7 +250,7 @@ impl Recipe {
                     &mut optimizer,
                     &augmented,
                     validation.as_ref().map(|v| v as &dyn Dataset),
-                )?
+                )
             }
             None => trainer.fit(
                 &mut model,
@@ -223,28 +258,64 @@ impl Recipe {
                 &mut optimizer,
                 &train,
                 validation.as_ref().map(|v| v as &dyn Dataset),
-            )?,
+            ),
         };
+        let history = match fitted {
+            Ok(history) => history,
+            Err(error @ (TrainError::Diverged { .. } | TrainError::NonFiniteLoss { .. })) => {
+                let kept = match Checkpoint::load(&paths.checkpoint) {
+                    Ok(saved) => format!(
+                        "{} was not overwritten: it holds the model after epoch {} of its run",
+                        paths.checkpoint.display(),
+                        saved.epoch
+                    ),
+                    Err(_) => format!("no checkpoint was written to {}", paths.checkpoint.display()),
+                };
+                return Err(RecipeError::Diverged {
+                    source: error,
+                    kept,
+                    learning_rate: optimizer.learning_rate(),
+                });
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if history.epochs.is_empty() {
+            return Err(RecipeError::invalid(
+                "training.epochs",
+                format!(
+                    "nothing to train: {} already holds {} epochs",
+                    paths.checkpoint.display(),
+                    self.training.epochs
+                ),
+            ));
+        }
         let chosen_epoch = chosen_epoch(&history, monitor, validation.is_some());
         let chosen = history.epochs.iter().find(|e| e.epoch == chosen_epoch);
         let validation_figures = chosen
             .and_then(|e| e.validation_loss.map(|loss| Evaluation { loss, accuracy: e.validation_accuracy }));
 
         // The test set, read and measured once, with the kept weights.
+        let mut test_samples = 0;
         let test = match self.load_test(&source)? {
             Some(test) => {
+                test_samples = test.len();
                 Some(BatchBuffers::new().evaluate(&mut model, loss.as_mut(), test.as_ref(), 1024)?)
             }
             None => None,
         };
-        let mut checkpoint = Checkpoint::of_model(&mut model, optimizer.state())?;
-        checkpoint.epoch = history.last().map_or(0, |e| e.epoch);
+        // The last epoch's checkpoint keeps the run's state (optimizer, schedule, batch order)
+        // for `--resume`; its weights become the kept epoch's, which the test measured.
+        let mut checkpoint = Checkpoint::load(&paths.checkpoint)?;
+        let kept = Checkpoint::of_model(&mut model, checkpoint.optimizer.clone())?;
+        checkpoint.parameters = kept.parameters;
+        checkpoint.buffers = kept.buffers;
         checkpoint.history = history.epochs.iter().map(SavedEpoch::from).collect();
         checkpoint.class_names = class_names;
         let metadata = &mut checkpoint.metadata;
         metadata.insert("dataset".into(), dataset_name.to_string());
         metadata.insert("recipe".into(), self.to_toml());
         metadata.insert("chosen_epoch".into(), chosen_epoch.to_string());
+        metadata.insert("weights".into(), format!("epoch {chosen_epoch}, chosen on validation data"));
         if let Some(accuracy) = validation_figures.and_then(|v| v.accuracy) {
             metadata.insert("validation_accuracy".into(), accuracy.to_string());
         }
@@ -281,9 +352,10 @@ impl Recipe {
             checkpoint: paths.checkpoint,
             outputs: written,
             seconds: started.elapsed().as_secs_f64(),
+            test_samples,
         };
         if options.verbose {
-            println!("{}", outcome.summary());
+            say(&outcome.summary())?;
         }
         Ok(outcome)
     }
@@ -417,26 +489,56 @@ impl Recipe {
 }
 
 impl RecipeOutcome {
-    /// One line: the chosen epoch with its validation figures, and the test figures.
+    /// What a run reports at its end: the last epoch's figures, the kept epoch, the test
+    /// figures (measured once) and the checkpoint.
     pub fn summary(&self) -> String {
-        let percent = |a: Option<f32>| a.map_or_else(String::new, |a| format!(" accuracy {:.2}%", 100.0 * a));
-        let mut text = format!("trained {} epochs in {:.1} s", self.history.epochs.len(), self.seconds);
-        match &self.validation {
-            Some(v) => {
-                text += &format!(
-                    "; kept epoch {} (validation loss {:.4}{})",
-                    self.chosen_epoch,
-                    v.loss,
-                    percent(v.accuracy)
-                );
-            }
-            None => text += &format!("; kept the last epoch ({})", self.chosen_epoch),
+        let Some(last) = self.history.last() else {
+            return format!("checkpoint {}", self.checkpoint.display());
+        };
+        let mut text = format!("trained {} epochs: training loss {:.4}", last.epoch, last.train_loss);
+        if let Some(accuracy) = last.train_accuracy {
+            text += &format!(", accuracy {:.2}%", 100.0 * accuracy);
+        }
+        if let Some(loss) = last.validation_loss {
+            text += &format!("; validation loss {loss:.4}");
+        }
+        if let Some(accuracy) = last.validation_accuracy {
+            text += &format!(", validation accuracy {:.2}%", 100.0 * accuracy);
+        }
+        if self.validation.is_some() {
+            text += &format!("; kept epoch {}, the best on validation", self.chosen_epoch);
         }
         if let Some(test) = &self.test {
-            text += &format!("; test loss {:.4}{}", test.loss, percent(test.accuracy));
+            text += &format!("\ntest: loss {:.4}", test.loss);
+            if let Some(accuracy) = test.accuracy {
+                text += &format!(", accuracy {:.2}%", 100.0 * accuracy);
+            }
+            text += &format!(
+                " on the {} test samples (measured once, after training)",
+                group_thousands(self.test_samples)
+            );
         }
-        text + &format!("; checkpoint {}", self.checkpoint.display())
+        text + &format!("\n{:.1} s; checkpoint {}", self.seconds, self.checkpoint.display())
     }
+}
+
+/// `n` with its thousands grouped: 10,000.
+pub(crate) fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
+/// Writes a line to standard output; a closed or full output is an error, not a panic.
+fn say(line: &str) -> Result<(), RecipeError> {
+    writeln!(std::io::stdout().lock(), "{line}")
+        .map_err(|e| RecipeError::Train(TrainError::Output(e.to_string())))
 }
 
 struct OutputPaths {
@@ -536,9 +638,11 @@ impl Callback for TestEachEpoch {
                 let accuracy = evaluation
                     .accuracy
                     .map_or_else(String::new, |a| format!("  test_acc {:6.2}%", 100.0 * a));
-                println!(
+                let _ = writeln!(
+                    std::io::stdout().lock(),
                     "epoch {:>3}  test_loss {:.4}{accuracy}  ({seconds:.1} s since start; chooses nothing)",
-                    record.epoch, evaluation.loss
+                    record.epoch,
+                    evaluation.loss
                 );
             }
             self.points.borrow_mut().push(TestPoint {

@@ -59,5 +59,5 @@ pub use loss::{
     SoftmaxCrossEntropy, Sum, Targets, zero_one_loss,
 };
 pub use percept_linalg::FusedActivation;
-pub use sequential::Sequential;
+pub use sequential::{Sequential, group_thousands};
 pub use spec::LayerSpec;

@@ -465,7 +465,9 @@ fn layer_seed(seed: u64, index: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-fn group_thousands(n: usize) -> String {
+/// `n` with its thousands grouped by commas, as percept prints counts: `group_thousands(245760)`
+/// is `"245,760"`.
+pub fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

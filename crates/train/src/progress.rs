@@ -1,7 +1,5 @@
 //! The live progress bar of an epoch, on a terminal only.
 
-use std::fmt::Write as _;
-
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// A live progress bar for one epoch when stdout is a terminal (`None` otherwise: logs and
@@ -50,16 +48,7 @@ pub(crate) fn samples_per_second(rate: f64) -> String {
     if !rate.is_finite() {
         return "- samples/s".into();
     }
-    let digits = (rate.max(0.0).round() as u64).to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let _ = write!(grouped, " samples/s");
-    grouped
+    format!("{} samples/s", percept_nn::group_thousands(rate.max(0.0).round() as usize))
 }
 
 #[cfg(test)]

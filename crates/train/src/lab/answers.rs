@@ -367,18 +367,7 @@ fn article(n: usize) -> &'static str {
     if text.starts_with('8') || text == "11" || text == "18" { "an" } else { "a" }
 }
 
-/// `245,760`.
-pub(crate) fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use percept_nn::group_thousands as thousands;
 
 /// The first layer's mean weight-gradient norm over the output layer's, in `epoch` (from 1).
 fn gradient_ratio(run: &RunResult, epoch: usize) -> Option<(f64, f32, f32)> {

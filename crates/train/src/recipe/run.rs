@@ -14,7 +14,7 @@ use percept_data::{
     make_classification, read_csv, split_for_validation,
 };
 use percept_linalg::Matrix;
-use percept_nn::{Normalization, Sequential};
+use percept_nn::{Normalization, Sequential, group_thousands};
 
 use super::{LayerRecipe, MonitorKind, NormalizationKind, Recipe, RecipeError};
 use crate::{
@@ -520,19 +520,6 @@ impl RecipeOutcome {
         }
         text + &format!("\n{:.1} s; checkpoint {}", self.seconds, self.checkpoint.display())
     }
-}
-
-/// `n` with its thousands grouped: 10,000.
-pub(crate) fn group_thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    grouped
 }
 
 /// Writes a line to standard output; a closed or full output is an error, not a panic.

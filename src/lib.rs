@@ -32,6 +32,12 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+/// The README's Rust code, compiled and run by `cargo test` (a README example that no
+/// longer compiles fails the test suite).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use percept_data as data;
 pub use percept_linalg as linalg;
 pub use percept_nn as nn;

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use percept::data::{
-    CsvData, CsvOptions, InMemoryDataset, LabelColumn, Mnist, Subset, Task, read_csv, read_csv_features,
-    read_idx, split_indices,
+    CsvData, CsvOptions, DigitOptions, ImageLimits, InMemoryDataset, Inversion, LabelColumn, Mnist, Subset,
+    Task, prepare_digit, read_csv, read_csv_features, read_idx, read_image, split_indices,
 };
 use percept::linalg::{Matrix, softmax_row};
 use percept::optim::OptimizerKind;
@@ -178,12 +178,14 @@ struct PredictArgs {
     /// The checkpoint.
     #[arg(long)]
     model: PathBuf,
-    /// A PNG or PGM image (grey or colour, any bit depth PNG decodes to 8 bits), an IDX file
-    /// of images, or a CSV file with a header and one sample per row (with or without its
+    /// A PNG or PGM image (grey or colour, any bit depth PNG decodes to 8 bits; of any size:
+    /// one that is not the model's is cropped, fitted and centred as MNIST's digits were), an
+    /// IDX file of images, or a CSV file with a header and one sample per row (with or without its
     /// label column).
     input: PathBuf,
     /// Invert the grey levels (for dark digits on a light background; MNIST is light on
-    /// dark).
+    /// dark). Without it, a PNG or PGM image that looks dark on light is inverted anyway,
+    /// and says so.
     #[arg(long)]
     invert: bool,
     /// CSV only: the label column to leave out (name or 0-based index). Without it, a file
@@ -576,75 +578,6 @@ fn eval(args: &EvalArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The grey levels of a PNG or PGM file, scaled to [0, 1], with its width and height.
-fn read_image(path: &Path) -> Result<(Vec<f32>, usize, usize), Error> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.starts_with(b"\x89PNG") {
-        let mut decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
-        decoder.set_transformations(png::Transformations::normalize_to_color8());
-        let mut reader = decoder.read_info().map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut buffer = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
-        let info = reader.next_frame(&mut buffer).map_err(|e| format!("{}: {e}", path.display()))?;
-        let channels = info.color_type.samples();
-        let grey = buffer[..info.buffer_size()]
-            .chunks(channels)
-            .map(|px| {
-                let colour = &px[..channels.min(3)];
-                colour.iter().map(|&c| c as f32).sum::<f32>() / colour.len() as f32 / 255.0
-            })
-            .collect();
-        return Ok((grey, info.width as usize, info.height as usize));
-    }
-    if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-        return read_pgm(&bytes).map_err(|e| format!("{}: {e}", path.display()).into());
-    }
-    Err(format!("{}: not a PNG or PGM image", path.display()).into())
-}
-
-/// A binary (P5) or text (P2) PGM file.
-fn read_pgm(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), String> {
-    let binary = bytes.starts_with(b"P5");
-    let mut fields = Vec::new();
-    let mut position = 2;
-    while fields.len() < 3 {
-        while position < bytes.len() && (bytes[position].is_ascii_whitespace() || bytes[position] == b'#') {
-            if bytes[position] == b'#' {
-                while position < bytes.len() && bytes[position] != b'\n' {
-                    position += 1;
-                }
-            } else {
-                position += 1;
-            }
-        }
-        let start = position;
-        while position < bytes.len() && bytes[position].is_ascii_digit() {
-            position += 1;
-        }
-        let text = std::str::from_utf8(&bytes[start..position]).unwrap_or("");
-        fields.push(text.parse::<usize>().map_err(|_| "bad PGM header".to_string())?);
-    }
-    let (width, height, max) = (fields[0], fields[1], fields[2].max(1));
-    let count = width.checked_mul(height).ok_or("PGM too large")?;
-    let values: Vec<usize> = if binary {
-        let data = bytes.get(position + 1..).unwrap_or(&[]);
-        if max > 255 {
-            data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as usize).collect()
-        } else {
-            data.iter().map(|&b| b as usize).collect()
-        }
-    } else {
-        std::str::from_utf8(&bytes[position..])
-            .map_err(|_| "bad PGM data")?
-            .split_ascii_whitespace()
-            .map(|t| t.parse().unwrap_or(0))
-            .collect()
-    };
-    if values.len() < count {
-        return Err(format!("PGM data ends after {} of {count} pixels", values.len()));
-    }
-    Ok((values[..count].iter().map(|&v| v as f32 / max as f32).collect(), width, height))
-}
-
 /// The samples of a CSV file for `model`: every column, or every column but the label one
 /// when `--label` names it or the file has one column more than the model's inputs.
 fn read_samples_csv(args: &PredictArgs, inputs: Option<usize>) -> Result<Matrix, Error> {
@@ -673,24 +606,49 @@ fn read_samples_csv(args: &PredictArgs, inputs: Option<usize>) -> Result<Matrix,
     Ok(samples.features)
 }
 
-/// Images scaled to `[0, 1]`, one per row, and their width.
-fn read_images(args: &PredictArgs) -> Result<(Matrix, usize), Error> {
+/// Images scaled to `[0, 1]`, one per row, and their width: every image of an IDX file, or
+/// one PNG or PGM image prepared for a model of `inputs` inputs as MNIST's digits were made
+/// (`percept::data::prepare_digit`).
+fn read_images(args: &PredictArgs, inputs: Option<usize>) -> Result<(Matrix, usize), Error> {
     let name = args.input.display().to_string();
-    let (images, width) = if name.ends_with("ubyte") || name.ends_with(".idx") || name.ends_with("ubyte.gz") {
+    if name.ends_with("ubyte") || name.ends_with(".idx") || name.ends_with("ubyte.gz") {
         let array = read_idx(&args.input)?;
         let m = array.to_matrix();
-        let scaled = Matrix::from_fn(m.rows(), m.cols(), |r, c| m.get(r, c) / 255.0);
-        (scaled, array.dims.get(2).copied().unwrap_or(0))
-    } else {
-        let (pixels, width, height) = read_image(&args.input)?;
-        (Matrix::from_vec(1, width * height, pixels), width)
+        let invert = args.invert;
+        let scaled = Matrix::from_fn(m.rows(), m.cols(), |r, c| {
+            let grey = m.get(r, c) / 255.0;
+            if invert { 1.0 - grey } else { grey }
+        });
+        return Ok((scaled, array.dims.get(2).copied().unwrap_or(0)));
+    }
+    let image = read_image(&args.input, &ImageLimits::default())?;
+    // A square model input of `size` pixels a side (28 for MNIST), its digit fitted to
+    // 20/28 of the side as MNIST's were.
+    let size = inputs.map(|n| n.isqrt()).filter(|size| inputs == Some(size * size));
+    let Some(size) = size else {
+        let inputs = inputs.map_or_else(|| "any number of".to_string(), |n| n.to_string());
+        return Err(format!("{name}: the model takes {inputs} inputs, not a square image").into());
     };
-    let images = if args.invert {
-        Matrix::from_fn(images.rows(), images.cols(), |r, c| 1.0 - images.get(r, c))
-    } else {
-        images
+    let options = DigitOptions {
+        size,
+        fit: (size * 20).div_ceil(28),
+        inversion: if args.invert { Inversion::Always } else { Inversion::Auto },
+        ..Default::default()
     };
-    Ok((images, width))
+    let digit = prepare_digit(&image, &options)
+        .ok_or_else(|| format!("{name}: the image is blank (no ink stands out from its background)"))?;
+    if digit.inverted && !args.invert {
+        eprintln!(
+            "{name}: looks like dark ink on a light background; inverted it (MNIST digits are light on black)"
+        );
+    }
+    if digit.resized {
+        eprintln!(
+            "{name}: {}x{} image cropped to its ink, fitted to {}x{} and centred in {size}x{size} as MNIST's digits were",
+            image.width, image.height, options.fit, options.fit
+        );
+    }
+    Ok((Matrix::from_vec(1, size * size, digit.pixels), size))
 }
 
 fn predict(args: &PredictArgs) -> Result<(), Error> {
@@ -704,7 +662,7 @@ fn predict(args: &PredictArgs) -> Result<(), Error> {
     let (samples, what) = if csv {
         (read_samples_csv(args, model.in_features())?, "row")
     } else {
-        let (images, width) = read_images(args)?;
+        let (images, width) = read_images(args, model.in_features())?;
         if let Some(inputs) = model.in_features()
             && inputs != images.cols()
         {

@@ -316,8 +316,14 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     let mnist;
     let csv;
     let mut class_names = None;
+    // Recorded in the checkpoint for whoever serves or inspects the model.
+    let mut dataset_name = data.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let (train_set, validation_set): (Box<dyn Dataset + '_>, Box<dyn Dataset + '_>) = if data.is_dir() {
         mnist = Mnist::load(&data)?;
+        if let Some(name) = mnist.known_name() {
+            dataset_name = name.to_string();
+            class_names = mnist.class_names();
+        }
         (Box::new(&mnist.train), Box::new(&mnist.test))
     } else {
         let file = read_csv(&data, &csv_options(args.label.as_deref(), regression))?;
@@ -378,6 +384,7 @@ fn train(args: TrainArgs) -> Result<(), Error> {
     }
     let mut trainer = Trainer::new(config);
     trainer.checkpoint_every_epoch(&checkpoint_path);
+    trainer.metadata("dataset", dataset_name);
     if let Some(names) = class_names {
         // Stored in the checkpoint: predict reports classes by name, and eval numbers another
         // file's labels as this one numbered them.

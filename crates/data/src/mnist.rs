@@ -59,6 +59,31 @@ impl Mnist {
     }
 }
 
+/// The first twelve training labels of each set [`Mnist::known_name`] recognises.
+const FINGERPRINTS: [(&str, [u8; 12]); 2] = [
+    ("mnist", [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5]),
+    ("fashion-mnist", [9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9]),
+];
+
+impl Mnist {
+    /// `"mnist"` or `"fashion-mnist"` when the training labels start as those sets' do (each
+    /// set's files are the same everywhere, so their first labels tell them apart whatever
+    /// the directory is called); `None` for any other set (KMNIST, EMNIST digits, a subset).
+    pub fn known_name(&self) -> Option<&'static str> {
+        let labels = self.train.labels();
+        FINGERPRINTS.iter().find(|(_, start)| labels.starts_with(start)).map(|&(name, _)| name)
+    }
+
+    /// The names of the classes of a set [`Mnist::known_name`] recognises, by label: the
+    /// digits `"0"` to `"9"` for MNIST, [`FASHION_MNIST_CLASSES`] for Fashion-MNIST.
+    pub fn class_names(&self) -> Option<Vec<String>> {
+        match self.known_name()? {
+            "fashion-mnist" => Some(FASHION_MNIST_CLASSES.iter().map(|name| name.to_string()).collect()),
+            _ => Some((0..MNIST_CLASSES).map(|digit| digit.to_string()).collect()),
+        }
+    }
+}
+
 /// Finds `stem` (e.g. `train-images-idx3-ubyte`) in `dir` under its usual spellings.
 pub fn find_idx_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
     let dotted = stem.replacen("-idx", ".idx", 1);

@@ -7,6 +7,7 @@
 //! percept predict --model moons.ckpt new_points.csv --out predictions.csv
 //! percept export --model mnist.ckpt --out mnist.safetensors
 //! percept summary --model mnist.ckpt
+//! percept serve --checkpoint mnist.ckpt --addr 127.0.0.1:8080
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ enum Command {
     Export(ExportArgs),
     /// Print a checkpoint's layers, shapes and parameter counts.
     Summary(SummaryArgs),
+    /// Serve a trained classifier over HTTP, with a page to draw a digit on (Ctrl-C stops).
+    Serve(ServeArgs),
 }
 
 /// Training settings: every flag can also come from a TOML file (`--config`) with the same
@@ -222,6 +225,22 @@ struct SummaryArgs {
     plot: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// The checkpoint.
+    #[arg(long, alias = "model")]
+    checkpoint: PathBuf,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Predictions run at once, each on a copy of the model (default: every core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Largest request body in bytes (default 2 MiB).
+    #[arg(long)]
+    max_body: Option<usize>,
+}
+
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE, so printing to a closed pipe (`percept predict … | head`) fails,
     // and `println!` panics. Like other Unix tools, end quietly instead.
@@ -236,6 +255,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict(&args),
         Command::Export(args) => export(&args),
         Command::Summary(args) => summary(&args),
+        Command::Serve(args) => serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -786,5 +806,32 @@ fn summary(args: &SummaryArgs) -> Result<(), Error> {
         plot_history(&history, path)?;
         println!("curves of {} epochs: {}", history.epochs.len(), path.display());
     }
+    Ok(())
+}
+
+fn serve(args: &ServeArgs) -> Result<(), Error> {
+    use percept::serve::{ServeConfig, Server};
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let defaults = ServeConfig::default();
+    let body_limit = args.max_body.unwrap_or(defaults.body_limit);
+    let config = ServeConfig {
+        workers: args.workers.unwrap_or(defaults.workers),
+        body_limit,
+        image_limits: percept::data::ImageLimits {
+            max_file_bytes: body_limit as u64,
+            ..defaults.image_limits
+        },
+        ..defaults
+    };
+    // Requests run in parallel, each on its own copy of the model; a forward pass of one
+    // image is too small to split between threads.
+    percept::set_threads(1)?;
+    let server =
+        Server::new(checkpoint, config).map_err(|e| format!("{}: {e}", args.checkpoint.display()))?;
+    let running = server.spawn(&args.addr).map_err(|e| format!("{}: {e}", args.addr))?;
+    println!("serving {} on {} (Ctrl-C to stop)", args.checkpoint.display(), running.url());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    running.run_until_ctrl_c()?;
+    println!("stopped");
     Ok(())
 }

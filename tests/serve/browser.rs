@@ -9,18 +9,16 @@
 //! chromium-driver`; .ci/run installs them). Without them the test fails, saying so, unless
 //! `PERCEPT_SKIP_BROWSER_TEST=1` is set, which skips it (and prints that it did).
 
-mod serve_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{checkpoint, shared, test_image};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, TouchActions};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use percept::serve::{ServeConfig, Server};
 use percept::train::Checkpoint;
-use serve_support::{test_image, trained_checkpoint};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -253,7 +251,8 @@ fn a_digit_drawn_on_the_page_is_recognised_on_desktop_and_phone() {
              (or set PERCEPT_SKIP_BROWSER_TEST=1 to skip this test)"
         );
     }
-    let checkpoint = Checkpoint::load(trained_checkpoint("serve_browser", 128, 2)).expect("loads");
+    let _machine = shared();
+    let checkpoint = Checkpoint::load(checkpoint()).expect("loads");
     let server = Server::new(checkpoint, ServeConfig::default()).unwrap().spawn("127.0.0.1:0").unwrap();
     let url = server.url();
     let port = free_port();

@@ -1,11 +1,9 @@
 //! What the server's tests share: an MNIST model trained in a few seconds, MNIST test images,
 //! and a small HTTP client (hyper's, one connection per call).
 
-#![allow(dead_code)] // each test binary uses its own part
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -18,6 +16,24 @@ pub const MNIST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist
 pub fn mnist() -> &'static Mnist {
     static MNIST: OnceLock<Mnist> = OnceLock::new();
     MNIST.get_or_init(|| Mnist::load(MNIST_DIR).expect("datasets/mnist is committed"))
+}
+
+/// The model every test here serves: 784-128-10, two epochs ([`trained_checkpoint`]).
+pub fn checkpoint() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| trained_checkpoint("serve", 128, 2))
+}
+
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// Held by a test that may share the machine with the others.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Held by the load test, so that its figures are its own.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A 784-`hidden`-10 MLP trained with SGD on MNIST's first 55,000 training images (the

@@ -5,8 +5,7 @@ use percept::data::{DigitOptions, GrayImage, prepare_digit};
 use percept::linalg::Matrix;
 use percept::prelude::*;
 
-#[path = "serve_support/mod.rs"]
-mod serve_support;
+use crate::support::{checkpoint, shared, test_image};
 
 /// Test image `index` (28 × 28 in [0, 1]) enlarged `factor` times (each pixel a block), dark
 /// ink on white paper of `width × height`, its corner at (`left`, `top`).
@@ -29,12 +28,12 @@ fn drawn_on_paper(
 
 #[test]
 fn test_digits_drawn_large_and_off_centre_are_classified_as_their_originals() {
-    let checkpoint = serve_support::trained_checkpoint("digit", 64, 1);
-    let mut model = percept::train::Checkpoint::load(checkpoint).unwrap().model().unwrap();
+    let _machine = shared();
+    let mut model = percept::train::Checkpoint::load(checkpoint()).unwrap().model().unwrap();
     let count = 300;
     let (mut originals, mut drawn) = (Vec::new(), Vec::new());
     for index in 0..count {
-        let (pixels, _) = serve_support::test_image(index);
+        let (pixels, _) = test_image(index);
         // Sizes, places and pages vary with the index.
         let factor = 3 + index % 6;
         let (width, height) = (28 * factor + 40 + 7 * (index % 11), 28 * factor + 25 + 5 * (index % 7));
@@ -58,7 +57,7 @@ fn test_digits_drawn_large_and_off_centre_are_classified_as_their_originals() {
     };
     let (original, prepared) = (classes(originals), classes(drawn));
     let agree = original.iter().zip(&prepared).filter(|(a, b)| a == b).count();
-    let labels: Vec<usize> = (0..count).map(|i| serve_support::test_image(i).1).collect();
+    let labels: Vec<usize> = (0..count).map(|i| test_image(i).1).collect();
     let right = |classes: &[usize]| classes.iter().zip(&labels).filter(|(a, b)| a == b).count();
     println!(
         "{agree} of {count} drawn digits classified as their originals; {} originals and {} drawn ones right",

@@ -8,17 +8,15 @@
 //! the figures are for client and server sharing its cores. A debug build sends 2,000
 //! requests; `PERCEPT_LOAD_REQUESTS` sets the count.
 
-mod serve_support;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::support::{call, checkpoint, exclusive, pixels_json, test_image};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
-use serve_support::{pixels_json, test_image, trained_checkpoint};
 
 const CONNECTIONS: usize = 32;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
@@ -89,7 +87,8 @@ fn twenty_thousand_requests_over_32_connections_all_answered() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(if cfg!(debug_assertions) { 2_000 } else { 20_000 });
-    let checkpoint = trained_checkpoint("serve_load", 128, 1);
+    let checkpoint = checkpoint();
+    let _machine = exclusive();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_percept"))
         .args(["serve", "--checkpoint", checkpoint.to_str().unwrap(), "--addr", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
@@ -151,7 +150,7 @@ fn twenty_thousand_requests_over_32_connections_all_answered() {
     std::fs::write(target.join("serve-load.txt"), &report).expect("write the report");
 
     // The server is still well after the load, and stops cleanly on Ctrl-C.
-    assert_eq!(serve_support::call(addr, "GET", "/healthz", None, vec![]).status, 200);
+    assert_eq!(call(addr, "GET", "/healthz", None, vec![]).status, 200);
     let status = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.0.wait().expect("exits").success());

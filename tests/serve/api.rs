@@ -2,24 +2,16 @@
 //! (each a JSON error with its status, the server serving on after it), timeouts, and
 //! `percept serve` stopping cleanly on Ctrl-C.
 
-mod serve_support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use percept::linalg::Matrix;
 use percept::nn::Mode;
 use percept::serve::{RunningServer, ServeConfig, Server};
 use percept::train::Checkpoint;
-use serve_support::{Reply, call, pixels_json, png_bytes, test_image, trained_checkpoint};
 
-fn checkpoint() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| trained_checkpoint("serve_api", 32, 1))
-}
+use crate::support::{Reply, call, checkpoint, pixels_json, png_bytes, shared, test_image};
 
 fn start(config: ServeConfig) -> RunningServer {
     let checkpoint = Checkpoint::load(checkpoint()).expect("loads");
@@ -40,6 +32,7 @@ fn direct_classes(indices: &[usize]) -> Vec<usize> {
 
 #[test]
 fn every_endpoint_answers() {
+    let _machine = shared();
     let server = start(ServeConfig::default());
     let addr = server.addr();
 
@@ -58,7 +51,7 @@ fn every_endpoint_answers() {
     let model = saved.model().unwrap();
     assert_eq!(info["parameters"], model.num_parameters());
     assert_eq!(info["inputs"], 784);
-    assert_eq!(info["layers"][0]["layer"], "Linear(784 → 32)");
+    assert_eq!(info["layers"][0]["layer"], "Linear(784 → 128)");
     assert_eq!(info["layers"].as_array().unwrap().len(), 3);
     assert_eq!(info["dataset"], "mnist");
     assert_eq!(info["class_names"], serde_json::json!(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]));
@@ -144,6 +137,7 @@ fn assert_error(reply: &Reply, status: u16, says: &str) {
 
 #[test]
 fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
+    let _machine = shared();
     let config = ServeConfig { max_batch: 8, ..ServeConfig::default() };
     let server = start(config);
     let addr = server.addr();
@@ -235,6 +229,7 @@ fn bomb_png(width: u32, height: u32) -> Vec<u8> {
 
 #[test]
 fn a_body_too_large_to_announce_and_a_body_too_slow_to_arrive() {
+    let _machine = shared();
     let server = start(ServeConfig { timeout: Duration::from_millis(500), ..ServeConfig::default() });
     let addr = server.addr();
     // Chunked, so no Content-Length to refuse it by: cut off at the limit while it streams.
@@ -273,6 +268,7 @@ fn read_reply(mut stream: std::net::TcpStream) -> String {
 
 #[test]
 fn percept_serve_answers_then_stops_cleanly_on_ctrl_c() {
+    let _machine = shared();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_percept"))
         .args(["serve", "--checkpoint", checkpoint().to_str().unwrap(), "--addr", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())

@@ -7,11 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::OnceLock;
 
-use percept::data::Mnist;
-
-const MNIST_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/mnist");
+use crate::support::shared;
 
 /// `percept ARGS` with its address space limited to `kib` KiB.
 fn percept_limited(kib: u64, args: &[&str]) -> Output {
@@ -43,28 +40,9 @@ fn dir() -> PathBuf {
     dir
 }
 
-/// A 784-64-10 MLP trained for one epoch on MNIST by `percept train`, once per run.
+/// The model the server's tests serve ([`crate::support::checkpoint`]).
 fn model() -> &'static Path {
-    static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let path = dir().join("mnist.ckpt");
-        let _ = std::fs::remove_file(&path);
-        let args = [
-            "train",
-            "--data",
-            MNIST_DIR,
-            "--hidden",
-            "64",
-            "--epochs",
-            "1",
-            "--checkpoint",
-            s(&path),
-            "--quiet",
-        ];
-        let out = percept(&args);
-        assert!(out.status.success(), "{}", text(&out));
-        path
-    })
+    crate::support::checkpoint()
 }
 
 fn write_png(path: &Path, width: u32, height: u32, colour: png::ColorType, data: &[u8]) {
@@ -92,6 +70,7 @@ fn write_bomb(path: &Path, width: u32, height: u32) {
 
 #[test]
 fn a_png_declaring_100000_by_100000_pixels_is_refused_without_allocating_them() {
+    let _machine = shared();
     let path = dir().join("declared.png");
     // A real header (and one row of data) of a 100000 x 100000 grey image: 10 GB decoded.
     write_png(&path, 100_000, 1, png::ColorType::Grayscale, &vec![0; 100_000]);
@@ -126,6 +105,7 @@ fn png_crc(bytes: &[u8]) -> u32 {
 
 #[test]
 fn a_real_20000_by_20000_png_bomb_is_refused_within_bounded_memory() {
+    let _machine = shared();
     let path = dir().join("bomb.png");
     if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0 {
         write_bomb(&path, 20_000, 20_000);
@@ -148,6 +128,7 @@ fn a_real_20000_by_20000_png_bomb_is_refused_within_bounded_memory() {
 
 #[test]
 fn truncated_and_foreign_images_are_errors_naming_the_file() {
+    let _machine = shared();
     let path = dir().join("whole.png");
     write_png(&path, 40, 40, png::ColorType::Grayscale, &[128; 1600]);
     let bytes = std::fs::read(&path).expect("written");
@@ -165,8 +146,7 @@ fn truncated_and_foreign_images_are_errors_naming_the_file() {
 
 /// Test image `index` of MNIST (bytes) and its label.
 fn test_image(index: usize) -> (Vec<u8>, u8) {
-    static MNIST: OnceLock<Mnist> = OnceLock::new();
-    let mnist = MNIST.get_or_init(|| Mnist::load(MNIST_DIR).expect("committed"));
+    let mnist = crate::support::mnist();
     (mnist.test.image(index).to_vec(), mnist.test.labels()[index])
 }
 
@@ -187,6 +167,7 @@ fn predicted(path: &Path, extra: &[&str]) -> (String, String) {
 
 #[test]
 fn dark_ink_on_light_paper_is_inverted_and_said_so() {
+    let _machine = shared();
     for index in 0..5 {
         let (pixels, label) = test_image(index);
         let (original, _) = {
@@ -210,6 +191,7 @@ fn dark_ink_on_light_paper_is_inverted_and_said_so() {
 
 #[test]
 fn digits_of_other_sizes_are_prepared_as_mnist_was_made() {
+    let _machine = shared();
     let mut agree = 0;
     let count = 10;
     for index in 0..count {

@@ -219,3 +219,73 @@ pub(crate) fn classify(
     }
     Ok(guesses)
 }
+
+#[cfg(test)]
+mod tests {
+    use percept_nn::{Linear, ReLU, Softmax, seeded_rng};
+    use percept_optim::{Optimizer, Sgd};
+
+    use super::*;
+
+    fn checkpoint(softmax: bool, outputs: usize) -> Checkpoint {
+        let mut rng = seeded_rng(1);
+        let mut model = Sequential::new();
+        model
+            .add(Linear::new(4, 3, &mut rng))
+            .unwrap()
+            .add(ReLU)
+            .unwrap()
+            .add(Linear::new(3, outputs, &mut rng))
+            .unwrap();
+        if softmax {
+            model.add(Softmax).unwrap();
+        }
+        let state = Optimizer::new(Sgd::new(0.1)).state();
+        Checkpoint::of_model(&mut model, state).unwrap()
+    }
+
+    #[test]
+    fn a_panic_in_a_job_is_an_error_and_the_pool_keeps_its_models() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let pool = Arc::new(ModelPool::new(checkpoint(false, 2), 2).unwrap());
+        runtime.block_on(async {
+            for _ in 0..3 {
+                let error =
+                    pool.run(|_model| -> Result<(), ServeError> { panic!("boom") }).await.unwrap_err();
+                assert_eq!(error.to_string(), "internal error: boom");
+            }
+            // Both copies are back, and work.
+            assert_eq!(pool.lock().len(), 2);
+            let width = pool.run(|model| Ok(model.in_features())).await.unwrap();
+            assert_eq!(width, Some(4));
+        });
+    }
+
+    #[test]
+    fn model_info_describes_layers_classes_and_outputs() {
+        let mut saved = checkpoint(true, 3);
+        saved.class_names = Some(vec!["a".into(), "b".into(), "c".into()]);
+        saved.metadata.insert("dataset".into(), "letters.csv".into());
+        saved.metadata.insert("test_accuracy".into(), "0.75".into());
+        let info = ModelInfo::of(&saved).unwrap();
+        assert_eq!(
+            (info.inputs, info.outputs, info.image_side, info.parameters),
+            (4, 3, Some(2), 4 * 3 + 3 + 3 * 3 + 3)
+        );
+        assert_eq!(
+            info.layers.iter().map(|l| l.layer.as_str()).collect::<Vec<_>>()[..2],
+            ["Linear(4 → 3)", "ReLU"]
+        );
+        assert_eq!((info.dataset.as_deref(), info.accuracy.get("test")), (Some("letters.csv"), Some(&0.75)));
+        assert_eq!(info.outputs_are, Outputs::Probabilities);
+        // Probabilities from a softmax layer are taken as they are.
+        let mut model = saved.model().unwrap();
+        let guesses =
+            classify(&mut model, &Matrix::from_vec(1, 4, vec![0.5, -1.0, 2.0, 0.0]), &info).unwrap();
+        assert!((guesses[0].probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert_eq!(guesses[0].label, info.class_names[guesses[0].class]);
+
+        let error = ModelInfo::of(&checkpoint(false, 1)).unwrap_err();
+        assert!(error.to_string().contains("serves classifiers"), "{error}");
+    }
+}

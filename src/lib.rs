@@ -13,6 +13,7 @@
 //! | [`optim`] | `percept-optim` | `Optimizer` and its update rules |
 //! | [`data`] | `percept-data` | data sets, MNIST's IDX files, batching |
 //! | [`train`] | `percept-train` | the fit loop and evaluation |
+//! | `serve` | (feature `serve`) | a trained classifier behind an HTTP API and a draw-a-digit page |
 //!
 //! ```
 //! use percept::prelude::*;
@@ -43,6 +44,9 @@ pub use percept_linalg as linalg;
 pub use percept_nn as nn;
 pub use percept_optim as optim;
 pub use percept_train as train;
+
+#[cfg(feature = "serve")]
+pub mod serve;
 
 /// Sets how many threads percept uses (1 runs everything on the calling thread).
 ///

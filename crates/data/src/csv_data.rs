@@ -19,6 +19,20 @@ pub enum LabelColumn {
     Name(String),
 }
 
+impl LabelColumn {
+    /// A column as a command line or a recipe names it: a number is a 0-based index, any
+    /// other text a header name.
+    ///
+    /// ```
+    /// use percept_data::LabelColumn;
+    /// assert_eq!(LabelColumn::from_name_or_index("2"), LabelColumn::Index(2));
+    /// assert_eq!(LabelColumn::from_name_or_index("species"), LabelColumn::Name("species".into()));
+    /// ```
+    pub fn from_name_or_index(text: &str) -> Self {
+        text.parse().map_or_else(|_| LabelColumn::Name(text.to_string()), LabelColumn::Index)
+    }
+}
+
 /// What the label column is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
@@ -57,6 +71,35 @@ pub struct CsvData {
     pub feature_names: Vec<String>,
     /// For classification, the label text of each class: `class_names[c]` became class `c`.
     pub class_names: Option<Vec<String>>,
+}
+
+impl CsvData {
+    /// The samples with their classes numbered as a model numbers them (`names[c]` is output
+    /// `c`, as [`CsvData::class_names`] of its training file gave them): a file's label texts
+    /// are numbered in sorted order, so a file that lacks a class, or has another, would number
+    /// the rest differently from the training file. Regression data, or a file without class
+    /// names, comes back as it is.
+    ///
+    /// # Errors
+    /// [`DataError::UnknownClass`] for a label that is not one of `names` (`path` names the
+    /// file).
+    pub fn numbered_as(self, names: &[String], path: impl AsRef<Path>) -> Result<InMemoryDataset, DataError> {
+        let (Some(file_names), Labels::Classes(classes)) = (&self.class_names, self.dataset.labels()) else {
+            return Ok(self.dataset);
+        };
+        let model_class: Vec<Option<usize>> =
+            file_names.iter().map(|name| names.iter().position(|n| n == name)).collect();
+        let mut numbered = Vec::with_capacity(classes.len());
+        for &c in classes {
+            let number = model_class[c].ok_or_else(|| DataError::UnknownClass {
+                path: path.as_ref().to_path_buf(),
+                label: file_names[c].clone(),
+                classes: names.to_vec(),
+            })?;
+            numbered.push(number);
+        }
+        Ok(InMemoryDataset::classification(self.dataset.features().clone(), numbered, names.len()))
+    }
 }
 
 /// Reads the CSV file at `path`.

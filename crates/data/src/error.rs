@@ -110,6 +110,24 @@ pub enum DataError {
         /// Its count.
         label_count: usize,
     },
+    /// An image file that is not a PNG or PGM image, or is corrupt or truncated.
+    #[error("{path}: {message}")]
+    Image {
+        /// The file (or a description of where the bytes came from, e.g. a request body).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An image larger than [`crate::ImageLimits`] allow, refused before it is decoded.
+    #[error("{path}: the image {what}, more than the {limit} allowed")]
+    ImageTooLarge {
+        /// The file (or a description of where the bytes came from).
+        path: PathBuf,
+        /// What it is or declares ("declares 100000x100000 pixels").
+        what: String,
+        /// The limit, with its unit.
+        limit: String,
+    },
     /// A label is not a valid class.
     #[error("{path}: label {label} of sample {index} is outside the {classes} classes")]
     LabelOutOfRange {
@@ -121,6 +139,16 @@ pub enum DataError {
         label: usize,
         /// Number of classes.
         classes: usize,
+    },
+    /// A CSV file's label is none of the classes a model was trained on.
+    #[error("{path}: label {label:?} is not one of the model's classes ({})", .classes.join(", "))]
+    UnknownClass {
+        /// The file.
+        path: PathBuf,
+        /// The label text.
+        label: String,
+        /// The model's classes, in order.
+        classes: Vec<String>,
     },
 }
 

@@ -34,8 +34,10 @@
 mod batches;
 mod csv_data;
 mod dataset;
+mod digit;
 mod error;
 pub mod idx;
+mod image;
 mod mnist;
 mod synthetic;
 mod transforms;
@@ -45,8 +47,10 @@ pub use csv_data::{
     CsvData, CsvFeatures, CsvOptions, LabelColumn, Task, parse_csv, read_csv, read_csv_features, write_csv,
 };
 pub use dataset::{Dataset, ImageDataset, InMemoryDataset, Labels};
+pub use digit::{Digit, DigitOptions, Inversion, looks_inverted, prepare_digit};
 pub use error::DataError;
 pub use idx::{IdxArray, IdxData, IdxType, parse_idx, read_idx};
+pub use image::{GrayImage, ImageLimits, decode_image, read_image};
 pub use mnist::{FASHION_MNIST_CLASSES, FASHION_MNIST_DEBIAN_DIR, MNIST_CLASSES, Mnist, find_idx_file};
 pub use synthetic::{
     Classification, make_blobs, make_circles, make_classification, make_function, make_linear_regression,

@@ -78,6 +78,42 @@ impl Mnist {
     }
 }
 
+/// The first twelve training labels of each set [`Mnist::known_name`] recognises.
+const FINGERPRINTS: [(&str, [u8; 12]); 2] = [
+    ("mnist", [5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5]),
+    ("fashion-mnist", [9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9]),
+];
+
+impl Mnist {
+    /// `"mnist"` or `"fashion-mnist"` when the training labels start as those sets' do (each
+    /// set's files are the same everywhere, so their first labels tell them apart whatever
+    /// the directory is called); `None` for any other set (KMNIST, EMNIST digits, a subset).
+    pub fn known_name(&self) -> Option<&'static str> {
+        Self::recognise(&self.train)
+    }
+
+    /// [`Mnist::known_name`] from the training set alone (loaded with [`Mnist::load_train`]).
+    pub fn recognise(train: &ImageDataset) -> Option<&'static str> {
+        let labels = train.labels();
+        FINGERPRINTS.iter().find(|(_, start)| labels.starts_with(start)).map(|&(name, _)| name)
+    }
+
+    /// The class names of a set [`Mnist::recognise`] named (`"mnist"`, `"fashion-mnist"`).
+    pub fn class_names_of(name: &str) -> Option<Vec<String>> {
+        match name {
+            "fashion-mnist" => Some(FASHION_MNIST_CLASSES.iter().map(|name| name.to_string()).collect()),
+            "mnist" => Some((0..MNIST_CLASSES).map(|digit| digit.to_string()).collect()),
+            _ => None,
+        }
+    }
+
+    /// The names of the classes of a set [`Mnist::known_name`] recognises, by label: the
+    /// digits `"0"` to `"9"` for MNIST, [`FASHION_MNIST_CLASSES`] for Fashion-MNIST.
+    pub fn class_names(&self) -> Option<Vec<String>> {
+        Self::class_names_of(self.known_name()?)
+    }
+}
+
 /// Finds `stem` (e.g. `train-images-idx3-ubyte`) in `dir` under its usual spellings.
 pub fn find_idx_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
     let dotted = stem.replacen("-idx", ".idx", 1);

@@ -68,6 +68,23 @@ fn real_mnist_loads_with_the_published_counts() {
     assert!(inputs.as_slice().iter().all(|&v| (0.0..=1.0).contains(&v)));
     assert_eq!(inputs.max_abs(), 1.0, "ink is 255, which scales to exactly 1");
     assert_eq!(labels, Labels::Classes(vec![5, 8]), "the first and last training labels");
+    assert_eq!(mnist.known_name(), Some("mnist"));
+    let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    assert_eq!(mnist.class_names(), Some(digits));
+}
+
+#[test]
+fn known_sets_are_told_by_their_first_labels_not_their_directory() {
+    let dir = scratch("mnist_lookalike");
+    tiny_mnist(&dir, 12, &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5]);
+    assert_eq!(Mnist::load(&dir).unwrap().known_name(), Some("mnist"));
+    tiny_mnist(&dir, 12, &[9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9]);
+    let fashion = Mnist::load(&dir).unwrap();
+    assert_eq!(fashion.known_name(), Some("fashion-mnist"));
+    assert_eq!(fashion.class_names().unwrap()[9], "Ankle boot");
+    tiny_mnist(&dir, 12, &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 6]);
+    let other = Mnist::load(&dir).unwrap();
+    assert_eq!((other.known_name(), other.class_names()), (None, None));
 }
 
 #[test]

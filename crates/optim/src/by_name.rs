@@ -38,6 +38,11 @@ impl OptimizerKind {
     pub const NAMES: [&'static str; 7] =
         ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"];
 
+    /// The name [`str::parse`] takes for this optimizer (`"nesterov"`).
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
     /// Whether the rule adapts its step per weight (and so usually wants a learning rate
     /// around 0.001 rather than SGD's 0.1).
     pub fn is_adaptive(self) -> bool {

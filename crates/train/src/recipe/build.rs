@@ -4,7 +4,7 @@
 use percept_nn::{
     BatchNorm1d, CrossEntropy, Dropout, ELU, GELU, GeluApproximation, Huber, Init, LayerNorm, LeakyReLU,
     Linear, LogSoftmax, Loss, Mae, Mse, NllLoss, Nonlinearity, ReLU, Sequential, SiLU, Sigmoid, Softmax,
-    SoftmaxCrossEntropy, Softplus, Tanh, gain, seeded_rng,
+    SoftmaxCrossEntropy, Softplus, Tanh, gain, group_thousands, seeded_rng,
 };
 use percept_optim::{
     Adagrad, Adam, AdamW, Optimizer, OptimizerKind, Plateau, RmsProp, Schedule, Sgd, UpdateRule,
@@ -360,8 +360,11 @@ impl Recipe {
                         return Err(RecipeError::invalid(
                             key("size"),
                             format!(
-                                "with this layer ({width} → {size}) the model would have {parameters} parameters, \
-                                 more than the {MAX_PARAMETERS} a recipe may ask for"
+                                "with this layer ({width} → {size}) the model would have {} parameters; percept \
+                                 builds at most {} ({} MB of weights, several times that to train)",
+                                group_thousands(parameters),
+                                group_thousands(MAX_PARAMETERS),
+                                MAX_PARAMETERS * 4 / 1_000_000
                             ),
                         ));
                     }

@@ -83,6 +83,8 @@ pub struct RecipeOutcome {
     pub seconds: f64,
     /// Samples in the test set (0 without one).
     pub test_samples: usize,
+    /// What the samples are: `"images"` or `"samples"`.
+    pub test_noun: &'static str,
 }
 
 /// The training data a recipe names, and how to get its test set later.
@@ -147,16 +149,11 @@ impl Recipe {
             say(&format!("{model}"))?;
             say(&match &validation {
                 Some(held) => format!(
-                    "{}: training on {} samples of {dataset_name}, validation on {} held out of the training data",
-                    self.title(),
+                    "{dataset_name}: training on {} samples, validation on {} held out of the training data",
                     train.len(),
                     held.len()
                 ),
-                None => format!(
-                    "{}: training on {} samples of {dataset_name} (no validation split)",
-                    self.title(),
-                    train.len()
-                ),
+                None => format!("{dataset_name}: training on {} samples (no validation split)", train.len()),
             })?;
         }
 
@@ -353,6 +350,7 @@ impl Recipe {
             outputs: written,
             seconds: started.elapsed().as_secs_f64(),
             test_samples,
+            test_noun: if matches!(source, Source::Images { .. }) { "images" } else { "samples" },
         };
         if options.verbose {
             say(&outcome.summary())?;
@@ -404,13 +402,13 @@ impl Recipe {
             path => {
                 let path = PathBuf::from(path);
                 if path.is_dir() {
-                    let name = path.display().to_string();
-                    return Ok(Source::Images {
-                        train: Mnist::load_train(&path)?,
-                        dir: path,
-                        name,
-                        class_names: None,
-                    });
+                    // MNIST and Fashion-MNIST are recognised by their first labels, wherever
+                    // they are; other sets are named by their folder.
+                    let train = Mnist::load_train(&path)?;
+                    let known = Mnist::recognise(&train);
+                    let name = known.map_or_else(|| path.display().to_string(), str::to_string);
+                    let class_names = known.and_then(Mnist::class_names_of);
+                    return Ok(Source::Images { train, dir: path, name, class_names });
                 }
                 if !path.is_file() {
                     return Err(missing(format!(
@@ -419,12 +417,11 @@ impl Recipe {
                     )));
                 }
                 let options = CsvOptions {
-                    label: match &self.data.label {
-                        None => LabelColumn::Last,
-                        Some(text) => {
-                            text.parse().map_or_else(|_| LabelColumn::Name(text.clone()), LabelColumn::Index)
-                        }
-                    },
+                    label: self
+                        .data
+                        .label
+                        .as_deref()
+                        .map_or(LabelColumn::Last, LabelColumn::from_name_or_index),
                     task: if self.data.regression { Task::Regression } else { Task::Classification },
                     ..Default::default()
                 };
@@ -458,7 +455,10 @@ impl Recipe {
             Source::Table { test: TestTable::Ready(test), .. } => Some(Box::new(test.clone())),
             Source::Table { test: TestTable::File(path, options), class_names, .. } => {
                 let file = read_csv(path, options)?;
-                Some(Box::new(renumbered(file, class_names.as_deref(), path)?))
+                Some(Box::new(match class_names {
+                    Some(names) => file.numbered_as(names, path)?,
+                    None => file.dataset,
+                }))
             }
             Source::Table { test: TestTable::None, .. } => None,
         })
@@ -514,8 +514,9 @@ impl RecipeOutcome {
                 text += &format!(", accuracy {:.2}%", 100.0 * accuracy);
             }
             text += &format!(
-                " on the {} test samples (measured once, after training)",
-                group_thousands(self.test_samples)
+                " on the {} test {} (measured once, after training)",
+                group_thousands(self.test_samples),
+                self.test_noun
             );
         }
         text + &format!("\n{:.1} s; checkpoint {}", self.seconds, self.checkpoint.display())
@@ -579,30 +580,6 @@ fn output_count(data: &dyn Dataset) -> usize {
             Labels::Classes(_) => 1,
         }
     })
-}
-
-/// A test file's samples with its classes numbered as the training file numbered them.
-fn renumbered(
-    file: percept_data::CsvData,
-    names: Option<&[String]>,
-    path: &Path,
-) -> Result<InMemoryDataset, RecipeError> {
-    let (Some(names), Some(file_names), Labels::Classes(classes)) =
-        (names, &file.class_names, file.dataset.labels())
-    else {
-        return Ok(file.dataset);
-    };
-    let mut numbers = Vec::with_capacity(classes.len());
-    for &c in classes {
-        let number = names.iter().position(|n| *n == file_names[c]).ok_or_else(|| {
-            RecipeError::invalid(
-                "data.test",
-                format!("{}: label {:?} is not a class of the training file", path.display(), file_names[c]),
-            )
-        })?;
-        numbers.push(number);
-    }
-    Ok(InMemoryDataset::classification(file.dataset.features().clone(), numbers, names.len()))
 }
 
 /// Measures the test set after every epoch, for [`RunOptions::test_every_epoch`]; chooses

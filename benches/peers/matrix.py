@@ -136,9 +136,13 @@ def command_for(impl, row, data_dir, threads, epochs, binary):
     return [sys.executable, os.path.join(HERE, "jax_mlp.py"), *flags]
 
 
-def run_once(command):
+def run_once(command, timeout):
     """The final JSON object of one training process, or None (with the error on stderr)."""
-    done = subprocess.run(command, capture_output=True, text=True)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  timed out after {timeout} s: {' '.join(command)}", file=sys.stderr)
+        return None
     finals = [line for line in done.stdout.splitlines() if '"final"' in line]
     if done.returncode != 0 or not finals:
         print(f"  failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -276,6 +280,8 @@ def main():
     ap.add_argument("--mnist", default=os.path.join(ROOT, "datasets", "mnist"))
     ap.add_argument("--fashion", default=FASHION_DEBIAN_DIR,
                     help="Fashion-MNIST IDX directory (Debian: apt-get install dataset-fashion-mnist)")
+    ap.add_argument("--timeout", type=float, default=900,
+                    help="seconds after which a training process is stopped and counted as failed")
     ap.add_argument("--json-out", help="also write every run's figures and the summary to this file")
     args = ap.parse_args()
 
@@ -318,7 +324,7 @@ def main():
             for run in range(args.runs):
                 for impl in impls:
                     command = command_for(impl, row, data_dirs[data], t, args.epochs, mnist_binary)
-                    final = run_once(command)
+                    final = run_once(command, args.timeout)
                     runs[impl].append(final)
                     seconds = fmt(final and final.get("median_epoch_seconds"), ".3f")
                     print(f"  {name} t{t} run {run + 1}: {impl} {seconds} s/epoch", file=sys.stderr, flush=True)

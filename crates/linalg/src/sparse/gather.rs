@@ -149,31 +149,46 @@ fn stream_rows<'a, const FMA: bool, I>(
 {
     let madd = |acc: f32, v: f32, w: f32| if FMA { v.mul_add(w, acc) } else { acc + v * w };
     let row = |i: u32| &source[i as usize * width..(i as usize + 1) * width];
-    dst.fill(0.0);
+    // The first group of entries starts from 0 instead of reading `dst` (which a pass of
+    // zeros would otherwise have to clear first).
+    let mut fresh = true;
     for (indices, values) in lists {
         let mut k = 0;
         while k + 4 <= indices.len() {
             let (r0, r1, r2, r3) =
                 (row(indices[k]), row(indices[k + 1]), row(indices[k + 2]), row(indices[k + 3]));
             let (v0, v1, v2, v3) = (values[k], values[k + 1], values[k + 2], values[k + 3]);
-            for ((((d, &w0), &w1), &w2), &w3) in dst.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-                *d = madd(madd(madd(madd(*d, v0, w0), v1, w1), v2, w2), v3, w3);
+            let quads = dst.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3);
+            if fresh {
+                for ((((d, &w0), &w1), &w2), &w3) in quads {
+                    *d = madd(madd(madd(madd(0.0, v0, w0), v1, w1), v2, w2), v3, w3);
+                }
+            } else {
+                for ((((d, &w0), &w1), &w2), &w3) in quads {
+                    *d = madd(madd(madd(madd(*d, v0, w0), v1, w1), v2, w2), v3, w3);
+                }
             }
+            fresh = false;
             k += 4;
         }
         if k + 2 <= indices.len() {
             let (r0, r1) = (row(indices[k]), row(indices[k + 1]));
             let (v0, v1) = (values[k], values[k + 1]);
             for ((d, &w0), &w1) in dst.iter_mut().zip(r0).zip(r1) {
-                *d = madd(madd(*d, v0, w0), v1, w1);
+                *d = madd(madd(if fresh { 0.0 } else { *d }, v0, w0), v1, w1);
             }
+            fresh = false;
             k += 2;
         }
         if let (Some(&i), Some(&v)) = (indices.get(k), values.get(k)) {
             for (d, &w) in dst.iter_mut().zip(row(i)) {
-                *d = madd(*d, v, w);
+                *d = madd(if fresh { 0.0 } else { *d }, v, w);
             }
+            fresh = false;
         }
+    }
+    if fresh {
+        dst.fill(0.0);
     }
     epilogue.finish_in_place(dst);
 }

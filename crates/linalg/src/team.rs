@@ -31,9 +31,12 @@ struct Job {
 struct Shared {
     /// Bumped once per round; helpers compare it with the last round they served.
     round: AtomicU64,
+    /// Read only by a thread that claimed a part of the current round ([`Shared::parts`]).
     job: UnsafeCell<Job>,
-    /// Helpers still working on the current round.
-    remaining: AtomicUsize,
+    /// Per helper, the state of its part of the current round: `round << 2 | CLAIMABLE`,
+    /// `| CLAIMED` or `| DONE`. Whoever claims a part runs it: its helper, or the caller once
+    /// done with its own parts (see [`Team::run`]).
+    parts: Vec<AtomicU64>,
     panicked: AtomicBool,
     sleeping: Vec<AtomicBool>,
     /// The task of [`Team::with_background`], if one is running: `task(thread)` does one
@@ -85,7 +88,7 @@ impl Team {
         let shared = Arc::new(Shared {
             round: AtomicU64::new(0),
             job: UnsafeCell::new(Job { f: noop, parts: 0 }),
-            remaining: AtomicUsize::new(0),
+            parts: (0..count).map(|_| AtomicU64::new(0)).collect(),
             panicked: AtomicBool::new(false),
             sleeping: (0..count).map(|_| AtomicBool::new(false)).collect(),
             background: UnsafeCell::new(std::ptr::null::<fn(usize) -> bool>() as *const Background),
@@ -129,6 +132,12 @@ impl Team {
     /// and returns when all are done. With more parts than threads, or when another thread is
     /// using the team, the extra parts run on the caller: the same results, sequentially.
     ///
+    /// A helper's part goes to whichever thread claims it first: the helper when it sees the
+    /// round, or the caller once done with its own parts. On a quiet machine a spinning helper
+    /// claims its part within a microsecond; on a busy one, a helper that the system did not
+    /// schedule (or that is parked) no longer keeps the caller waiting for a time slice: the
+    /// caller runs that part itself. Which thread runs a part never changes a result.
+    ///
     /// # Panics
     /// If a part panics.
     pub(crate) fn run(&self, parts: usize, f: &(dyn Fn(usize) + Sync)) {
@@ -139,13 +148,18 @@ impl Team {
             return;
         };
         let shared = &*self.shared;
-        shared.remaining.store(self.helpers.len(), Ordering::Relaxed);
-        // SAFETY: the lifetime of `f` is erased for the helpers, which stop using it before
-        // `remaining` reaches 0, and this function does not return before that.
+        // SAFETY: the lifetime of `f` is erased for the helpers, which only call it on a part
+        // they claimed, and this function does not return before every claimed part is done.
         let f_static: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
-        // SAFETY: no helper reads `job` until `round` is bumped below (we hold `submit`).
+        // SAFETY: no thread reads `job` now: every part of the last round is done, and no
+        // part of this one is claimable before the stores below (we hold `submit`).
         unsafe { *shared.job.get() = Job { f: f_static, parts: on_helpers + 1 } };
-        shared.round.fetch_add(1, Ordering::SeqCst);
+        let round = shared.round.load(Ordering::Relaxed) + 1;
+        for (i, state) in shared.parts.iter().enumerate() {
+            let flag = if i < on_helpers { CLAIMABLE } else { DONE };
+            state.store(round << 2 | flag, Ordering::Release);
+        }
+        shared.round.store(round, Ordering::SeqCst);
         for (i, helper) in self.helpers.iter().enumerate() {
             if shared.sleeping[i].load(Ordering::SeqCst) {
                 helper.unpark();
@@ -154,12 +168,29 @@ impl Team {
         let result = catch_unwind(AssertUnwindSafe(|| {
             f(0);
             (on_helpers + 1..parts).for_each(f);
+            // The helpers' parts that no helper has claimed yet.
+            for (i, state) in shared.parts.iter().enumerate().take(on_helpers) {
+                if claim(state, round) {
+                    let done = catch_unwind(AssertUnwindSafe(|| f(i + 1)));
+                    state.store(round << 2 | DONE, Ordering::Release);
+                    if let Err(payload) = done {
+                        std::panic::resume_unwind(payload);
+                    }
+                }
+            }
         }));
         let owner = shared.background_on.load(Ordering::Relaxed)
             && shared.background_owner.load(Ordering::Relaxed) == thread_mark();
-        while shared.remaining.load(Ordering::Acquire) != 0 {
-            if !(owner && run_background_unit(shared, 0)) {
-                std::hint::spin_loop();
+        for state in &shared.parts {
+            // A part still claimable here means `f` panicked on the caller first: no helper
+            // may start it while this unwinds.
+            if claim(state, round) {
+                state.store(round << 2 | DONE, Ordering::Release);
+            }
+            while state.load(Ordering::Acquire) & 3 == CLAIMED {
+                if !(owner && run_background_unit(shared, 0)) {
+                    std::hint::spin_loop();
+                }
             }
         }
         if let Err(payload) = result {
@@ -230,6 +261,20 @@ impl Team {
     }
 }
 
+/// The state of a helper's part that no thread has claimed yet (see `Shared::parts`).
+const CLAIMABLE: u64 = 0;
+/// A thread is running the part.
+const CLAIMED: u64 = 1;
+/// The part is done (or there is none for the helper this round).
+const DONE: u64 = 2;
+
+/// Claims a part of round `round` in `state`; whether this thread now owns it.
+fn claim(state: &AtomicU64, round: u64) -> bool {
+    state
+        .compare_exchange(round << 2 | CLAIMABLE, round << 2 | CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
 /// A number unique to the calling thread while it lives (the address of a thread-local).
 fn thread_mark() -> usize {
     thread_local!(static MARK: u8 = const { 0 });
@@ -293,8 +338,13 @@ fn helper(shared: &Shared, index: usize) {
             }
         };
         seen = round;
-        // SAFETY: the submitter wrote `job` before bumping `round`, and keeps `f` alive until
-        // `remaining` reaches 0.
+        let state = &shared.parts[index];
+        if !claim(state, round) {
+            // No part for this helper, or the caller took it (or a later round began).
+            continue;
+        }
+        // SAFETY: the submitter wrote `job` before making the part claimable, and neither
+        // changes it nor lets `f` go before the claimed part is done.
         let job = unsafe { *shared.job.get() };
         let part = index + 1;
         if part < job.parts {
@@ -303,7 +353,7 @@ fn helper(shared: &Shared, index: usize) {
                 shared.panicked.store(true, Ordering::Relaxed);
             }
         }
-        shared.remaining.fetch_sub(1, Ordering::Release);
+        state.store(round << 2 | DONE, Ordering::Release);
     }
 }
 
@@ -325,5 +375,59 @@ impl<T> SendPtr<T> {
     /// pointer field alone.)
     pub(crate) fn get(self) -> *mut T {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A helper busy elsewhere (here inside a long unit of a background task) does not keep a
+    /// round waiting: the caller runs the helper's part itself, and each part runs once. (A
+    /// watchdog ends the unit after 10 s, so that a regression fails instead of hanging.)
+    #[test]
+    fn the_caller_runs_a_part_its_helper_has_not_claimed() {
+        let team = Team::new(2);
+        let (entered, release) = (AtomicBool::new(false), Arc::new(AtomicBool::new(false)));
+        let task = |thread: usize| {
+            if thread == 0 || entered.swap(true, Ordering::SeqCst) {
+                return false;
+            }
+            while !release.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            false
+        };
+        let watchdog = {
+            let release = Arc::clone(&release);
+            thread::spawn(move || {
+                let started = Instant::now();
+                while !release.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(10) {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                release.store(true, Ordering::SeqCst);
+            })
+        };
+        let ran_on = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let runs = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        team.with_background(&task, || {
+            while !entered.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            team.run(2, &|part| {
+                ran_on[part].store(thread_mark(), Ordering::SeqCst);
+                runs[part].fetch_add(1, Ordering::SeqCst);
+            });
+            release.store(true, Ordering::SeqCst);
+        });
+        watchdog.join().expect("the watchdog does not panic");
+        assert_eq!([runs[0].load(Ordering::SeqCst), runs[1].load(Ordering::SeqCst)], [1, 1]);
+        assert_eq!(ran_on[1].load(Ordering::SeqCst), thread_mark(), "part 1 ran on the helper");
+        // And a round after it, with the helper free again, still runs every part once.
+        let total = AtomicUsize::new(0);
+        team.run(2, &|part| {
+            total.fetch_add(part + 1, Ordering::SeqCst);
+        });
+        assert_eq!(total.load(Ordering::SeqCst), 3);
     }
 }

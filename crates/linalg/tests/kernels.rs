@@ -87,6 +87,35 @@ fn large_matmul_is_bit_identical_across_thread_counts() {
     assert_eq!(run(Par::Seq), run(Par::with_threads(2)));
 }
 
+/// Weight gradients `inputᵀ · grad` whose input rows are a multiple of 512 values are read from
+/// a copy with padded rows from batch 128 on (the level-1 cache's sets): still the product, to the same bits on
+/// any number of threads, replacing or adding.
+#[test]
+fn weight_gradients_of_inputs_with_2_kib_rows_match_naive() {
+    let _ = set_num_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for (batch, in_features, out_features) in [(128, 512, 8), (129, 512, 65), (130, 1024, 17)] {
+        let input = random(batch, in_features, &mut rng);
+        let grad = random(batch, out_features, &mut rng);
+        let product = naive_matmul(input.t(), grad.view());
+        let start = random(in_features, out_features, &mut rng);
+        let mut results = Vec::new();
+        for par in pars() {
+            let what = format!("batch {batch}, {in_features} → {out_features}, {par:?}");
+            let mut replaced = Matrix::filled(in_features, out_features, f32::NAN);
+            matmul(&mut replaced, Accum::Replace, input.t(), &grad, 1.0, par);
+            assert_close(replaced.as_slice(), &product, 1e-5, &what);
+            let mut added = start.clone();
+            matmul(&mut added, Accum::Add, input.t(), &grad, 0.5, par);
+            let want: Vec<f64> =
+                product.iter().zip(start.as_slice()).map(|(p, &s)| s as f64 + 0.5 * p).collect();
+            assert_close(added.as_slice(), &want, 1e-5, &format!("add {what}"));
+            results.push((replaced, added));
+        }
+        assert!(results.windows(2).all(|pair| pair[0] == pair[1]), "{batch}, {in_features} → {out_features}");
+    }
+}
+
 #[test]
 #[should_panic(expected = "lhs [2, 3] · rhs [4, 5] into dst [2, 5]")]
 fn matmul_names_all_shapes_when_they_do_not_chain() {

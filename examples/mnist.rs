@@ -7,7 +7,7 @@
 //! cargo run --release --example mnist -- --epochs 5 --plot plots   # curves and weights as SVG
 //! ```
 //!
-//! Flags and JSON keys match `../shared/bench/torch_mlp.py`, so runs compare line by line.
+//! Flags and JSON keys match `benches/peers/torch_mlp.py`, so runs compare line by line.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -312,7 +312,7 @@ fn inference_throughput(model: &mut Sequential, test: &ImageDataset) -> Result<f
 }
 
 /// The median, the mean of the middle two for an even count: as Python's `statistics.median`
-/// computes it in the peers' scripts (`../shared/bench/*.py`), so that both sides report the
+/// computes it in the peers' scripts (`benches/peers/*.py`), so that both sides report the
 /// same statistic. (The upper middle value, used before, gave the slower epoch of a 2-epoch
 /// run.)
 fn median(values: &mut [f64]) -> f64 {

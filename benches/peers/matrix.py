@@ -9,8 +9,8 @@ For each row and thread count, the runs alternate percept, PyTorch, JAX, percept
 drift on a shared machine hits all three alike), each a fresh process training `--epochs`
 epochs. A process reports the median of its epochs' training times; the table shows the median
 over the runs, and each ratio to PyTorch is the median of the per-run ratios (run i of percept
-against run i of PyTorch), as ../shared/bench/compare.sh computed them. A peer whose Python
-package is not installed is skipped with a note (`pip install torch numpy "jax[cpu]"`).
+against run i of PyTorch). A peer whose Python package is not installed is skipped with a note
+(`pip install torch numpy "jax[cpu]"`).
 
 The floor of a row is the epoch's multiply-adds, counted from the layer sizes as dense products
 (forward and weight gradient of every layer, input gradient of every layer but the first),

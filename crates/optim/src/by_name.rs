@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Adagrad, Adam, AdamW, RmsProp, Sgd, UpdateRule};
 
 /// One of percept's optimizers, named as the `mnist` example, the `percept` command and
-/// `../shared/bench/torch_mlp.py` name them.
+/// `benches/peers/torch_mlp.py` name them.
 ///
 /// ```
 /// use percept_optim::OptimizerKind;

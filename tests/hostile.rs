@@ -158,6 +158,9 @@ fn a_full_disk_on_stdout_is_an_error_and_a_closed_pipe_is_quiet() {
         vec!["predict", "--model", s(&model), s(&data)],
         vec!["eval", "--model", s(&model), "--data", s(&data)],
         vec!["train", "--data", s(&data), "--epochs", "2", "--checkpoint", s(&dir.join("full.ckpt"))],
+        vec!["--help"],
+        vec!["train", "--help"],
+        vec!["--version"],
     ] {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("Linux has /dev/full");
         let out = limited(&args).stdout(full).stderr(Stdio::piped()).output().expect("runs");

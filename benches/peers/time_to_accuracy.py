@@ -19,6 +19,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,9 +80,13 @@ def main():
     if not have_torch:
         print("note: torch is not installed (pip install torch numpy): PyTorch skipped")
     rows = []
+    # percept's checkpoint and history go to a scratch folder, not over the user's runs/mnist-mlp.
+    scratch = tempfile.TemporaryDirectory()
     for seed in range(args.rounds):
         p = until([percept, "train", "--recipe", "recipes/mnist-mlp.toml", "--test-every-epoch",
-                   "--threads", str(args.threads), "--set", f"training.seed={seed}"],
+                   "--threads", str(args.threads), "--set", f"training.seed={seed}",
+                   "--set", f"data.dataset={args.data}",
+                   "--set", f"output.dir={os.path.join(scratch.name, str(seed))}"],
                   percept_accuracy, args.target, args.timeout)
         t = (None, 0)
         if have_torch:

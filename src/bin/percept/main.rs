@@ -90,7 +90,7 @@ fn main() -> ExitCode {
             return match e.print().and_then(|()| std::io::stdout().flush()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    eprintln!("error: writing to standard output: {err}");
+                    note!("error: writing to standard output: {err}");
                     ExitCode::FAILURE
                 }
             };
